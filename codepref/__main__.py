@@ -1,0 +1,3 @@
+from codepref.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+
+def sandbox_options(fn):
+    """Add --workers/--timeout/--memory/--image and pass a SandboxConfig as ``config``."""
+
+    @click.option("--workers", type=int, default=None, help="Warm containers (default: one per core).")
+    @click.option("--timeout", "timeout_s", type=float, default=None, help="Default seconds per program (10).")
+    @click.option("--memory", "memory_mb", type=int, default=None, help="Memory limit per container in MB (512).")
+    @click.option("--image", default=None, help="Sandbox image (codepref-sandbox:latest).")
+    @functools.wraps(fn)
+    def wrapper(*args, workers, timeout_s, memory_mb, image, **kwargs):
+        from codepref.config import SandboxConfig, from_mapping
+
+        values = {"workers": workers, "timeout_s": timeout_s, "memory_mb": memory_mb, "image": image}
+        config = from_mapping(SandboxConfig, {k: v for k, v in values.items() if v is not None})
+        return fn(*args, config=config, **kwargs)
+
+    return wrapper
+
+
+def tqdm_progress(unit: str):
+    """A ``progress(done, total) -> tick(n)`` factory drawing a tqdm bar on stderr."""
+
+    def start(done: int, total: int):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=done, unit=unit, dynamic_ncols=True, disable=None, leave=False)
+        return bar.update
+
+    return start

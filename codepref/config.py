@@ -1,0 +1,202 @@
+"""Stage configurations: dataclasses filled from TOML files and ``key=value`` overrides.
+
+Each stage has one dataclass whose docstring documents every field and default. Building
+one from user input goes through :func:`from_mapping`, which checks every field and
+raises one :class:`~codepref.errors.ConfigError` listing *all* problems at once
+(unknown keys with a "did you mean", wrong types, values out of range).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from codepref.errors import ConfigError
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How programs are executed in Docker.
+
+    Attributes:
+        image: the sandbox image (built by ``codepref sandbox build``).
+        workers: warm containers, one program at a time each; 0 means one per CPU core.
+        memory_mb: memory limit of each container (``--memory``; swap is disabled).
+        cpus: CPU share of each container (``--cpus``).
+        pids_limit: processes and threads per container (``--pids-limit``), contains fork bombs.
+        tmpfs_mb: size of the writable ``/tmp`` tmpfs (the rest of the root is read-only).
+        timeout_s: default wall-clock limit per program or per matrix cell, in seconds.
+        output_limit_bytes: stdout and stderr are each cut to this many bytes.
+        max_code_bytes: programs larger than this are refused as bad input.
+        batch_size: programs sent to a container in one message.
+        retries: times a batch is retried on a fresh container after the sandbox failed;
+            a cell still failing after that is ``sandbox_error``.
+        sandbox_uid: the unprivileged uid programs run as inside the container.
+        docker: the docker client executable.
+    """
+
+    image: str = "codepref-sandbox:latest"
+    workers: int = 0
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids_limit: int = 128
+    tmpfs_mb: int = 64
+    timeout_s: float = 10.0
+    output_limit_bytes: int = 64 * 1024
+    max_code_bytes: int = 1024 * 1024
+    batch_size: int = 16
+    retries: int = 2
+    sandbox_uid: int = 65534
+    docker: str = "docker"
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("memory_mb", "pids_limit", "tmpfs_mb", "output_limit_bytes", "max_code_bytes", "batch_size"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("cpus", "timeout_s"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.workers < 0:
+            problems.append(f"workers must be >= 0 (0 = one per core), got {self.workers}")
+        if self.retries < 0:
+            problems.append(f"retries must be >= 0, got {self.retries}")
+        if self.memory_mb < 64:
+            problems.append(f"memory_mb must be >= 64 (the server itself needs some), got {self.memory_mb}")
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def n_workers(self) -> int:
+        """The resolved number of containers (``workers``, or one per core when 0)."""
+        return self.workers or os.cpu_count() or 1
+
+
+def from_mapping(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
+    """Build dataclass ``cls`` from ``values``, reporting every problem at once.
+
+    Args:
+        cls: a dataclass type whose fields have defaults.
+        values: field name -> value (from TOML or overrides); missing fields keep defaults.
+        where: a prefix for messages, e.g. ``"[sandbox] "``.
+
+    Raises:
+        ConfigError: listing unknown keys, type errors and the dataclass's own checks.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    problems: list[str] = []
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}unknown key {key!r}{hint}")
+            continue
+        ok, converted = _coerce(value, hints[key])
+        if not ok:
+            problems.append(f"{where}{key} must be {_type_name(hints[key])}, got {value!r}")
+            continue
+        kwargs[key] = converted
+    if problems:
+        # Still run the dataclass's own checks on what was valid, to report everything.
+        try:
+            cls(**kwargs)
+        except ConfigError as e:
+            problems.extend(where + p for p in e.problems)
+        raise ConfigError(problems)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError([where + p for p in e.problems]) from None
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are read as TOML scalars when they parse, else text."""
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"override {item!r} is not key=value")
+            continue
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into a ConfigError that names the file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"config file {path} not found"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: {e}"]) from None
+
+
+def _coerce(value: Any, typ: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(typ):
+            if arg is type(None) and value is None:
+                return True, None
+        for arg in typing.get_args(typ):
+            if arg is not type(None):
+                ok, v = _coerce(value, arg)
+                if ok:
+                    return True, v
+        return False, None
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        (inner, *_) = typing.get_args(typ) or (Any,)
+        out = []
+        for v in value:
+            ok, c = _coerce(v, inner)
+            if not ok:
+                return False, None
+            out.append(c)
+        return True, origin(out)
+    if origin is dict:
+        return isinstance(value, dict), value
+    if typ is Any:
+        return True, value
+    if typ is bool:
+        return isinstance(value, bool), value
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if typ is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if typ is str:
+        return isinstance(value, str), value
+    if typ is Path:
+        return isinstance(value, (str, Path)), Path(value) if isinstance(value, (str, Path)) else None
+    return isinstance(value, typ), value
+
+
+def _type_name(typ: Any) -> str:
+    args = typing.get_args(typ)
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if typ is type(None):
+        return "none"
+    return getattr(typ, "__name__", str(typ))
+
+
+__all__ = ["SandboxConfig", "from_mapping", "parse_overrides", "load_toml", "field"]
