@@ -42,6 +42,8 @@ class SandboxConfig:
             a cell still failing after that is ``sandbox_error``.
         sandbox_uid: the unprivileged uid programs run as inside the container.
         docker: the docker client executable.
+        mounts: extra read-only bind mounts, each ``"HOST_PATH:CONTAINER_PATH"`` (e.g. a
+            folder of SQLite databases that programs copy into their private tmp dir).
     """
 
     image: str = "codepref-sandbox:latest"
@@ -57,6 +59,7 @@ class SandboxConfig:
     retries: int = 2
     sandbox_uid: int = 65534
     docker: str = "docker"
+    mounts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,6 +75,12 @@ class SandboxConfig:
             problems.append(f"retries must be >= 0, got {self.retries}")
         if self.memory_mb < 64:
             problems.append(f"memory_mb must be >= 64 (the server itself needs some), got {self.memory_mb}")
+        for m in self.mounts:
+            host, sep, inside = m.partition(":")
+            if not sep or not host or not inside.startswith("/"):
+                problems.append(f"mount {m!r} must be HOST_PATH:/CONTAINER_PATH")
+            elif not os.path.exists(host):
+                problems.append(f"mount {m!r}: {host} does not exist")
         if problems:
             raise ConfigError(problems)
 

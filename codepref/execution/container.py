@@ -57,6 +57,11 @@ def docker_run_args(config: SandboxConfig, name: str) -> list[str]:
         "--log-driver", "none",
         "--user", "0:0",
         "-v", f"{server_dir()}:{SERVER_MOUNT}:ro",
+    ]
+    for m in config.mounts:
+        host, _, inside = m.partition(":")
+        args += ["-v", f"{os.path.abspath(host)}:{inside}:ro"]
+    args += [
         config.image,
         "python3", "-I", f"{SERVER_MOUNT}/server.py",
         "--uid", str(config.sandbox_uid), "--output-limit", str(config.output_limit_bytes),
