@@ -25,8 +25,8 @@ and works in a private directory under ``/tmp``. Its stdout/stderr are pipes rea
 server up to a cap; writing more than 16x the cap kills it. A wall-clock deadline is
 enforced by the server. Afterwards the server cleans up without forking: ``kill(-1,
 SIGKILL)`` reaches every process in the container's pid namespace except the server and
-``init`` (a daemonised grandchild or a fork bomb included), then ``/tmp`` and ``/dev/shm``
-are emptied. Out-of-memory is told apart from a timeout or a plain ``SIGKILL`` by the
+``init`` (a daemonised grandchild or a fork bomb included); as the child subreaper it then
+reaps every one of them, and ``/tmp`` and ``/dev/shm`` are emptied. Out-of-memory is told apart from a timeout or a plain ``SIGKILL`` by the
 container's cgroup counter ``oom_kill`` (cgroup v2 ``memory.events``, v1
 ``memory.oom_control``), or by a ``MemoryError`` inside Python.
 
@@ -69,6 +69,7 @@ TAG_OK, TAG_ASSERT, TAG_EXC, TAG_MEMORY, TAG_EXIT = b"P", b"A", b"E", b"M", b"X"
 CELL_PASS, CELL_FAIL, CELL_ERROR, CELL_OOM = 0, 1, 2, 3
 
 WORK_ROOTS = ("/tmp", "/dev/shm")
+PR_SET_CHILD_SUBREAPER = 36
 
 
 # ----------------------------------------------------------------------------- framing
@@ -140,13 +141,47 @@ def oom_kills() -> int | None:
 
 def kill_all_others() -> None:
     """SIGKILL every process in this pid namespace but init and the server; never forks."""
-    for _ in range(3):
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def become_subreaper() -> None:
+    """Make orphaned descendants children of the server, so it can reap every one of them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_zombies() -> bool:
+    """Reap every dead descendant without blocking; True when no descendant is left at all."""
+    try:
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return False
+    except ChildProcessError:
+        return True
+
+
+def clean_processes(limit_s: float = 5.0) -> None:
+    """Kill and reap every process but init and the server; never forks.
+
+    The server is a child subreaper, so every descendant (a daemonised grandchild, each
+    branch of a fork bomb) is eventually its child; "no children left" then means no
+    process of the program is left. A fork racing the kill fails, since a process with a
+    pending SIGKILL cannot complete fork().
+    """
+    end = time.monotonic() + limit_s
+    while True:
+        kill_all_others()
+        if reap_zombies() or time.monotonic() > end:
             return
-        except PermissionError:
-            return
+        time.sleep(0.0005)
 
 
 def reap(pid: int) -> int | None:
@@ -388,7 +423,7 @@ class Server:
             os.close(fd)
         outcome, status, out, err, tag = self.watch(pid, start + timeout, out_r, err_r, tag_r)
         duration = time.monotonic() - start
-        kill_all_others()
+        clean_processes()
         for fd in (out_r, err_r, tag_r):
             os.close(fd)
         clean_workdirs()
@@ -567,8 +602,8 @@ class Server:
                 outcomes[k] = cell_outcome(status, self.oom_since(ooms))
                 ooms = oom_kills()
                 j = k + 1
-        kill_all_others()
-        reap(pid)
+                reap_zombies()  # what the loader killed after the cell was reparented to us
+        clean_processes()
         os.close(rep_r)
         clean_workdirs()
         return next_start
@@ -680,6 +715,7 @@ def main(argv: list[str]) -> int:
     os.dup2(null, 1)
     os.close(null)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    become_subreaper()
     server = Server(proto_in, proto_out, Limits(uid, output_limit))
     try:
         server.serve()

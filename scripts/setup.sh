@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up codepref on a Debian machine as root: system packages, a Docker engine, a virtual
+# environment in .venv with codepref installed, and the sandbox image (built offline).
+#
+#   bash scripts/setup.sh          # the product (CPU extras)
+#   bash scripts/setup.sh --dev    # plus the test tools
+#
+# Every step is skipped when its result is already there, so reruns are quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EXTRAS="cpu"
+if [[ "${1:-}" == "--dev" ]]; then EXTRAS="cpu,dev"; fi
+VENV="${CODEPREF_VENV:-.venv}"
+# llama-cpp-python is built from source; build only the library (no server, tools, tests, examples).
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. System packages: the Docker engine, debootstrap (offline base image), venv support.
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if ((${#need[@]})); then
+    log "apt-get install ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# 2. A Docker engine. Containers need no network, so no bridge and no iptables rules.
+if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd"
+    nohup dockerd --bridge=none --iptables=false --ip-masq=false >/var/log/codepref-dockerd.log 2>&1 &
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/codepref-dockerd.log"; exit 1; }
+fi
+
+# 3. The Python environment.
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+log "pip install -e .[$EXTRAS]"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
+
+# 4. The sandbox image (reused when it exists).
+"$VENV/bin/codepref" sandbox build --offline >/dev/null
+log "ready: $VENV/bin/codepref"
