@@ -117,17 +117,24 @@ def write_all(fd: int, data: bytes) -> None:
 # ----------------------------------------------------------------------------- helpers
 
 
-def cgroup_version() -> str | None:
-    if os.path.exists("/sys/fs/cgroup/memory.events"):
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_version(root: str = CGROUP_ROOT) -> str | None:
+    if os.path.exists(f"{root}/memory.events"):
         return "v2"
-    if os.path.exists("/sys/fs/cgroup/memory/memory.oom_control"):
+    if os.path.exists(f"{root}/memory/memory.oom_control"):
         return "v1"
     return None
 
 
-def oom_kills() -> int | None:
-    """The container's count of OOM kills so far (None if the cgroup is not visible)."""
-    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+def oom_kills(root: str = CGROUP_ROOT) -> int | None:
+    """The container's count of OOM kills so far (None if the cgroup is not visible).
+
+    cgroup v2 keeps it as ``oom_kill N`` in ``memory.events``; v1 (kernel >= 4.13) as
+    ``oom_kill N`` in ``memory/memory.oom_control``.
+    """
+    for path in (f"{root}/memory.events", f"{root}/memory/memory.oom_control"):
         try:
             with open(path) as fh:
                 for line in fh:

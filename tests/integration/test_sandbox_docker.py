@@ -166,3 +166,42 @@ def test_non_utf8_output_is_kept_readable(sandbox_pool):
     assert r.outcome is Outcome.PASSED
     assert r.stdout == "ok \\xff\\xfe"
     json.dumps(r.to_dict())
+
+
+def test_a_sandbox_that_keeps_failing_gives_sandbox_error_never_failed():
+    """A killer thread kills every container of the pool; after the retries the cell is
+    ``sandbox_error``, and once the killer stops the next program passes on a fresh container."""
+    config = SandboxConfig(workers=1, retries=1, timeout_s=10.0)
+    with SandboxPool(config) as pool:
+        pool.run([Program("warm", "python", "pass")])
+        stop = threading.Event()
+
+        def killer():
+            while not stop.is_set():
+                for c in list(pool._containers):
+                    subprocess.run(["docker", "kill", c.name], capture_output=True)
+                time.sleep(0.2)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        try:
+            doomed = pool.run([Program("doomed", "python", "import time\ntime.sleep(3)")])[0]
+        finally:
+            stop.set()
+            t.join()
+        after = pool.run([Program("after", "python", "print('fine')")])[0]
+    assert doomed.outcome is Outcome.SANDBOX_ERROR
+    assert "sandbox failed after retries" in doomed.stderr
+    assert after.outcome is Outcome.PASSED and after.stdout == "fine\n"
+
+
+def test_building_twice_reuses_the_image():
+    from click.testing import CliRunner
+
+    from codepref.cli import main
+
+    t0 = time.monotonic()
+    r = CliRunner().invoke(main, ["sandbox", "build", "--offline"])
+    assert r.exit_code == 0, r.output
+    assert "exists; nothing to build" in r.output
+    assert time.monotonic() - t0 < 30

@@ -103,3 +103,17 @@ def test_every_package_is_listed_in_pyproject():
     found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "codepref").rglob("__init__.py")}
     assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
     assert "codepref_sandbox" in listed
+
+
+def test_oom_counter_is_read_from_cgroup_v1_and_v2(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\n")
+    assert server.cgroup_version(str(v2)) == "v2"
+    assert server.oom_kills(str(v2)) == 2
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
+    assert server.cgroup_version(str(v1)) == "v1"
+    assert server.oom_kills(str(v1)) == 5
+    assert server.oom_kills(str(tmp_path / "none")) is None
