@@ -1,0 +1,81 @@
+"""Reading pair files for training, checked before anything heavy is loaded.
+
+A DPO file has one :class:`~codepref.records.Pair` a line (TRL's ``prompt/chosen/rejected``
+columns plus codepref's ``task_id, scorer, chosen_score, rejected_score, why``); a KTO
+file one :class:`~codepref.records.Labelled` a line (``prompt/completion/label`` plus
+``task_id, scorer, score``). Only TRL's columns are passed on: TRL would otherwise try to
+treat extra fields as model inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from codepref.errors import InputError
+from codepref.records import iter_jsonl
+
+COLUMNS = {"dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The rows to train on, reduced to TRL's columns.
+
+    Attributes:
+        rows: one dict per pair/sample with exactly the method's columns.
+        sha256: hash of the file's bytes (part of the run's settings, so a resumed run
+            refuses a changed file).
+        path: the file read.
+    """
+
+    rows: list[dict]
+    sha256: str
+    path: str
+
+    @property
+    def n_positive(self) -> int:
+        """KTO: samples labelled desirable (0 for DPO)."""
+        return sum(1 for r in self.rows if r.get("label") is True)
+
+
+def load_rows(path: str | os.PathLike[str], method: str) -> TrainData:
+    """Read and check a pair (DPO) or labelled-sample (KTO) JSONL file.
+
+    Args:
+        path: the JSONL file (a codepref header line is skipped).
+        method: ``"dpo"`` or ``"kto"``.
+
+    Raises:
+        InputError: naming the file and line, for a missing column, a wrong type, an empty
+            completion, a file of the other method's format, or a file with no rows.
+    """
+    want = COLUMNS[method]
+    other = COLUMNS["kto" if method == "dpo" else "dpo"]
+    name = str(path)
+    rows: list[dict] = []
+    for lineno, obj in iter_jsonl(path):
+        missing = [c for c in want if c not in obj]
+        if missing:
+            hint = ""
+            if all(c in obj for c in other):
+                hint = f" (this is a {'KTO' if method == 'dpo' else 'DPO'} line: use --method {'kto' if method == 'dpo' else 'dpo'})"
+            raise InputError(f"missing column(s) {', '.join(missing)} for {method}{hint}", name, lineno)
+        for col in want:
+            value = obj[col]
+            if col == "label":
+                if not isinstance(value, bool):
+                    raise InputError(f"'label' must be true or false, got {value!r}", name, lineno)
+            elif not isinstance(value, str):
+                raise InputError(f"'{col}' must be a string, got {type(value).__name__}", name, lineno)
+            elif col != "prompt" and not value.strip():
+                raise InputError(f"'{col}' is empty", name, lineno)
+        rows.append({c: obj[c] for c in want})
+    if not rows:
+        raise InputError(f"no {'pairs' if method == 'dpo' else 'samples'} to train on", name)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return TrainData(rows=rows, sha256=digest.hexdigest(), path=name)

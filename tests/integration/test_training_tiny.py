@@ -1,0 +1,261 @@
+"""DPO/KTO mechanics on a tiny random-initialised Qwen2 (CPU, seconds per run).
+
+The model is built offline from a config (codepref.training.tiny); what is checked is the
+machinery, not model quality: the DPO loss falls and the reward accuracy rises on a fixed
+pair set, only the LoRA weights move, the saved adapter reloads to the same logits, a crash
+resumes from its checkpoint to the same result, merging gives the same logits, and KTO runs
+on unpaired data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from codepref.errors import InputError
+from codepref.records import iter_jsonl
+from codepref.training import TrainConfig, load_adapter, merge, train
+from codepref.training.tiny import build_random_model
+
+FUNCS = [("add", "+", "-"), ("mul", "*", "+"), ("sub", "-", "*"), ("div", "/", "%"), ("mod", "%", "//"),
+         ("pow", "**", "*")]
+
+
+def _pairs(path):
+    with open(path, "w") as fh:
+        for name, good, bad in FUNCS:
+            prompt = f"Write {name}(a, b).\n"
+            fh.write(json.dumps({"prompt": prompt, "chosen": f"def {name}(a, b):\n    return a {good} b\n",
+                                 "rejected": f"def {name}(a, b):\n    return a {bad} b\n", "task_id": name,
+                                 "scorer": "codet", "chosen_score": 2.0, "rejected_score": 0.0, "why": "x"}) + "\n")
+    return path
+
+
+def _labelled(path):
+    with open(path, "w") as fh:
+        for name, good, bad in FUNCS:
+            for op, label in ((good, True), (bad, False)):
+                fh.write(json.dumps({"prompt": f"Write {name}(a, b).\n", "label": label,
+                                     "completion": f"def {name}(a, b):\n    return a {op} b\n"}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(build_random_model(tmp_path_factory.mktemp("tiny"), "tiny", seed=0))
+
+
+def _metrics(out):
+    return [obj for _, obj in iter_jsonl(out / "metrics.jsonl")]
+
+
+class _Spy:
+    """A TrainerCallback that snapshots the weights at the start and keeps the final model."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class Spy(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kw):
+                self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+            def on_train_end(self, args, state, control, model=None, **kw):
+                self.model = model
+
+        return Spy()
+
+
+CFG = dict(learning_rate=1e-2, grad_accum=1, batch_size=2, max_steps=6, save_steps=2, lora_r=4, lora_alpha=8)
+
+
+@pytest.fixture(scope="module")
+def dpo_run(tiny, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dpo")
+    spy = _Spy()
+    ticks = []
+
+    def progress(done, total):
+        ticks.append((done, total))
+        return lambda n: ticks.append(n)
+
+    result = train(_pairs(tmp / "pairs.jsonl"), tiny, tmp / "out", TrainConfig(**CFG), progress=progress,
+                   callbacks=(spy,))
+    return tmp, result, spy, ticks
+
+
+def test_dpo_loss_falls_and_reward_accuracy_rises(dpo_run):
+    tmp, result, _, ticks = dpo_run
+    rows = _metrics(tmp / "out")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6] and result.steps == 6
+    first, last = rows[0], rows[-1]
+    # Step 1: the adapter starts as a no-op (B = 0), so policy == reference and loss = ln 2.
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["rewards/accuracies"] == 0.0
+    assert last["loss"] < first["loss"] - 0.01
+    assert min(r["rewards/accuracies"] for r in rows[-2:]) > first["rewards/accuracies"]
+    assert last["rewards/margins"] > 0 and last["rewards/chosen"] > last["rewards/rejected"]
+    assert ticks == [(0, 6), 1, 1, 1, 1, 1, 1]
+    run = json.loads((tmp / "out" / "train_config.json").read_text())
+    assert run["status"] == "complete" and run["config"]["device"] == "cpu"
+    assert run["config"]["quantization"] == "none" and run["pairs"]["rows"] == len(FUNCS)
+    assert sorted(p.name for p in (tmp / "out").iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "train_config.json"]
+
+
+def test_only_lora_weights_change(dpo_run):
+    _, _, spy, _ = dpo_run
+    after = dict(spy.model.named_parameters())
+    lora = [n for n in after if "lora_" in n]
+    base = [n for n in after if "lora_" not in n]
+    assert lora and base
+    assert all(not torch.equal(spy.before[n], after[n]) for n in lora if "lora_B" in n)
+    assert all(torch.equal(spy.before[n], after[n]) for n in base)
+    assert all(not after[n].requires_grad for n in base)
+
+
+def test_saved_adapter_reloads_with_identical_logits(dpo_run, tiny):
+    tmp, _, spy, _ = dpo_run
+    ids = torch.tensor([[5, 17, 42, 99, 3, 250, 7]])
+    spy.model.eval()
+    with torch.no_grad():
+        want = spy.model(input_ids=ids).logits
+        with spy.model.disable_adapter():
+            base_logits = spy.model(input_ids=ids).logits
+    reloaded, _ = load_adapter(tmp / "out")
+    with torch.no_grad():
+        got = reloaded(input_ids=ids).logits
+    assert torch.equal(got, want)
+    assert not torch.allclose(want, base_logits)  # the adapter does change the model
+
+
+def test_merge_gives_the_same_logits_and_checks_the_base(dpo_run, tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    tmp, _, spy, _ = dpo_run
+    out = merge(tmp / "out", tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    ids = torch.tensor([[5, 17, 42, 99, 3, 250, 7]])
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, spy.model(input_ids=ids).logits, atol=1e-5)
+    other = build_random_model(tmp_path / "other", "tiny", num_hidden_layers=3)
+    with pytest.raises(InputError, match=r"trained on another model .*num_hidden_layers 2 != 3"):
+        merge(tmp / "out", tmp_path / "merged2", str(other))
+    with pytest.raises(InputError, match="already exists and is not empty"):
+        merge(tmp / "out", out)
+
+
+def test_rerun_skips_and_changed_settings_are_refused(dpo_run, tiny, tmp_path):
+    from codepref.errors import OutputMismatchError
+
+    tmp, result, _, _ = dpo_run
+    again = train(tmp / "pairs.jsonl", tiny, tmp / "out", TrainConfig(**CFG))
+    assert again.skipped and again.steps == result.steps
+    with pytest.raises(OutputMismatchError, match="other settings"):
+        train(tmp / "pairs.jsonl", tiny, tmp / "out", TrainConfig(**{**CFG, "beta": 0.2}))
+    other = build_random_model(tmp_path / "other", "tiny", num_hidden_layers=3)
+    with pytest.raises(InputError, match=r"run in .* was trained on another model .*num_hidden_layers 2 != 3"):
+        train(tmp / "pairs.jsonl", str(other), tmp / "out", TrainConfig(**CFG), resume=True)
+
+
+def test_interrupted_run_resumes_to_the_same_adapter(dpo_run, tiny, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    tmp, _, _, _ = dpo_run
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 3:
+                raise RuntimeError("simulated crash")
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tmp / "pairs.jsonl", tiny, out, TrainConfig(**CFG), callbacks=(Crash(),))
+    assert (out / "checkpoints" / "checkpoint-2").is_dir() and not (out / "adapter_model.safetensors").exists()
+    with pytest.raises(InputError, match="pass --resume"):
+        train(tmp / "pairs.jsonl", tiny, out, TrainConfig(**CFG))
+    result = train(tmp / "pairs.jsonl", tiny, out, TrainConfig(**CFG), resume=True)
+    assert result.steps == 6
+    assert [r["step"] for r in _metrics(out)] == [1, 2, 3, 4, 5, 6]
+    run = json.loads((out / "train_config.json").read_text())
+    assert run["result"]["resumed_from"] == "checkpoint-2" and not (out / "checkpoints").exists()
+    straight = load_file(tmp / "out" / "adapter_model.safetensors")
+    resumed = load_file(out / "adapter_model.safetensors")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
+
+
+def test_kto_runs_on_unpaired_data(tiny, tmp_path):
+    cfg = TrainConfig(method="kto", learning_rate=1e-2, grad_accum=1, batch_size=4, max_steps=3, lora_r=4)
+    result = train(_labelled(tmp_path / "kto.jsonl"), tiny, tmp_path / "out", cfg)
+    rows = _metrics(tmp_path / "out")
+    assert result.steps == 3 and [r["step"] for r in rows] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and "kl" in r for r in rows)
+    # Step 1: policy == reference, so every reward r and the KL estimate z0 are 0 and each
+    # sample's loss is 1 - sigmoid(beta * 0) = 0.5.
+    assert rows[0]["loss"] == pytest.approx(0.5, abs=1e-6)
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in weights.items())
+    run = json.loads((tmp_path / "out" / "train_config.json").read_text())
+    assert run["config"]["loss_type"] == "kto" and (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    with pytest.raises(InputError, match="use --method kto"):
+        train(tmp_path / "kto.jsonl", tiny, tmp_path / "out2", TrainConfig())
+
+
+def test_cpu_lm_head_scores_only_completions_and_matches_full_logits(tiny):
+    """The fused LM head on CPU (prompt positions skipped) equals log_softmax of full logits."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from codepref.training.trainer import score_only_completions_on_cpu
+
+    score_only_completions_on_cpu()
+    model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32)
+    with torch.no_grad():
+        ids = torch.randint(0, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+        full = torch.log_softmax(model(input_ids=ids).logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+        add_fused_lm_head(model)
+        labels = ids.masked_fill(torch.arange(12) < 5, -100)  # a 5-token prompt
+        labels[1, -3:] = -100  # and padding
+        fused = model(input_ids=ids, labels=labels, fused_lm_head=True).log_probs
+    mask = labels[:, 1:] != -100
+    assert torch.allclose(fused[mask], full[mask], atol=1e-5)
+    assert torch.equal(fused[~mask], torch.zeros_like(fused[~mask]))
+
+
+def test_cli_train_and_merge(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from codepref.cli import main
+
+    pairs = _pairs(tmp_path / "pairs.jsonl")
+    args = ["train", "--pairs", str(pairs), "--model", tiny, "--out", str(tmp_path / "out"), "--max-steps", "2",
+            "--lr", "1e-2", "--set", "grad_accum=1", "--set", "lora_r=4"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "trained 2 steps; last step: loss" in r.output and r.output.strip().endswith(str(tmp_path / "out"))
+    run = json.loads((tmp_path / "out" / "train_config.json").read_text())
+    assert run["config"]["lora_r"] == 4 and run["config"]["learning_rate"] == 1e-2
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "already holds this finished run (2 steps)" in r.output
+    r = CliRunner().invoke(main, ["merge", "--adapter", str(tmp_path / "out"), "--out", str(tmp_path / "merged")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "merged" / "config.json").is_file() and (tmp_path / "merged" / "model.safetensors").is_file()
+    other = build_random_model(tmp_path / "other", "tiny", hidden_size=32)
+    r = CliRunner().invoke(main, ["merge", "--adapter", str(tmp_path / "out"), "--out", str(tmp_path / "m2"),
+                                  "--model", str(other)])
+    assert r.exit_code == 2 and "error:" in r.output and "hidden_size 64 != 32" in r.output
+    assert not (tmp_path / "m2").exists()
+
+
+def test_precomputed_reference_gives_the_same_training(dpo_run, tiny, tmp_path):
+    tmp, _, _, _ = dpo_run
+    train(tmp / "pairs.jsonl", tiny, tmp_path / "out", TrainConfig(**CFG, precompute_ref=True))
+    want = [r["loss"] for r in _metrics(tmp / "out")]
+    got = [r["loss"] for r in _metrics(tmp_path / "out")]
+    assert got == pytest.approx(want, abs=1e-5)
