@@ -209,3 +209,61 @@ def _type_name(typ: Any) -> str:
 
 
 __all__ = ["SandboxConfig", "from_mapping", "parse_overrides", "load_toml", "field"]
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How candidate solutions and self-generated tests are sampled (``codepref generate``).
+
+    Attributes:
+        model: a packaged model name (``codepref models list``), a ``.gguf`` file, a local
+            transformers folder, a Hugging Face id, or a served model name (``openai``).
+        backend: ``llamacpp`` (CPU default), ``hf``, ``openai`` or ``vllm``.
+        n_solutions: solutions sampled per task (N).
+        n_tests: most distinct self-generated asserts kept per task (M); 0 for none.
+        test_samples: test-writing completions sampled per task; their asserts are pooled,
+            deduplicated and capped at ``n_tests``.
+        temperature: sampling temperature of solutions and tests (0 = greedy).
+        top_p: nucleus sampling threshold.
+        max_tokens: most new tokens per solution.
+        test_max_tokens: most new tokens per test-writing completion.
+        seed: base seed; sample i of a task uses a seed derived from (seed, task id, kind, i).
+        prompt_style: ``completion``, ``chat``, or ``auto`` (chat for instruct models).
+        backend_options: keyword options of the backend (e.g. ``parallel`` for llamacpp,
+            ``base_url`` for openai, ``adapter`` for hf/vllm); not part of the output's
+            settings hash, so a run can resume with other performance settings.
+        chunk_tasks: tasks sent to the backend together (results are written per chunk).
+    """
+
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    backend: str = "llamacpp"
+    n_solutions: int = 8
+    n_tests: int = 10
+    test_samples: int = 2
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    test_max_tokens: int = 384
+    seed: int = 0
+    prompt_style: str = "auto"
+    backend_options: dict = field(default_factory=dict)
+    chunk_tasks: int = 8
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("n_solutions", "n_tests", "test_samples"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("max_tokens", "test_max_tokens", "chunk_tasks"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.prompt_style not in ("auto", "completion", "chat"):
+            problems.append(f"prompt_style must be auto, completion or chat, got {self.prompt_style!r}")
+        if not self.model:
+            problems.append("model must not be empty")
+        if problems:
+            raise ConfigError(problems)

