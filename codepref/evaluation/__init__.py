@@ -1,0 +1,11 @@
+"""Evaluation on code benchmarks: HumanEval(+), MBPP(+) and user task files.
+
+* :mod:`codepref.evaluation.passk` — the unbiased pass@k estimator.
+* :mod:`codepref.evaluation.samples` — reading human-eval / EvalPlus / codepref sample files.
+* :mod:`codepref.evaluation.judges` — task + samples -> sandbox matrix job -> verdicts.
+* :mod:`codepref.evaluation.harness` — the judging code that runs inside the sandbox.
+* :mod:`codepref.evaluation.reference` — canonical-solution runtimes for per-input limits.
+* :mod:`codepref.evaluation.run` — :func:`~codepref.evaluation.run.evaluate`, the whole run.
+
+Importing this package imports nothing else.
+"""

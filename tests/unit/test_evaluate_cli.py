@@ -1,0 +1,52 @@
+"""``codepref evaluate`` input errors (all raised before any sandbox starts) and --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from codepref.cli import main
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["evaluate", *args])
+
+
+def test_help_lists_formats_and_command_is_registered():
+    r = CliRunner().invoke(main, ["--help"])
+    assert "evaluate" in r.output
+    r = run("--help")
+    assert r.exit_code == 0 and '"completion"' in r.output and "--k" in r.output
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/999", "completion": "    return 1\n"}) + "\n")
+    r = run("-b", "humaneval++", "--samples", str(samples))
+    assert r.exit_code == 2 and "did you mean 'humaneval+'" in r.output
+    r = run("-b", "humaneval", "--samples", str(samples))
+    assert r.exit_code == 2 and "unknown task_id 'HumanEval/999'" in r.output and ":1:" in r.output
+    r = run("-b", "humaneval", "--samples", str(samples), "--k", "0")
+    assert r.exit_code == 2 and "--k" in r.output
+    r = run("-b", "jsonl", "--samples", str(samples))
+    assert r.exit_code == 2 and "--tasks-file" in r.output
+    samples.write_text("")
+    r = run("-b", "humaneval", "--samples", str(samples))
+    assert r.exit_code == 2 and "no samples" in r.output
+    r = run("-b", "mbpp+", "--samples", str(samples), "--data-dir", str(tmp_path))
+    assert r.exit_code == 2 and "MbppPlus.jsonl.gz" in r.output
+    r = run("-b", "humaneval", "--samples", str(tmp_path / "missing.jsonl"))
+    assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_importing_the_command_stays_light():
+    code = ("import sys, codepref.cli.evaluate, codepref.evaluation, codepref.tasks; "
+            "print(sorted(m for m in ('torch', 'numpy', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

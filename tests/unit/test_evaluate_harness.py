@@ -1,0 +1,138 @@
+"""The in-sandbox judging harness, run on the host in a subprocess, against evalplus's own
+``untrusted_check`` on tricky outputs (floats, the sticky atol, types, numpy, special
+oracles, crashes, hangs, exits). The sandbox itself is covered by the docker tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from codepref.evaluation.judges import JudgeSettings, harness_source
+
+RUNNER = r"""
+import pickle, sys
+args = pickle.load(open(sys.argv[1], "rb"))
+h = {"__name__": "codepref_harness"}
+exec(compile(args["harness"], "codepref_harness.py", "exec"), h)
+h["load_reference"](args["canonical"], args["entry"])
+ns = {}
+h["load"](ns, args["candidate"], None, True)
+try:
+    h["run_inputs"](ns, args["payload"], args["entry"], args["atol"], args["limits"], args["budget"], args["oracle"])
+    verdict = "pass"
+except AssertionError:
+    verdict = "fail"
+except h["BudgetExceeded"]:
+    verdict = "timeout"
+print(verdict)
+"""
+
+
+def ours(tmp_path, canonical, candidate, inputs, atol=0.0, oracle=""):
+    from codepref.evaluation.judges import encode
+
+    settings = JudgeSettings()
+    limits = settings.limits([0.001] * len(inputs))
+    args = {"harness": harness_source(), "canonical": canonical, "entry": "f", "candidate": candidate,
+            "payload": encode(inputs), "atol": atol, "limits": limits, "budget": settings.budget(limits),
+            "oracle": oracle}
+    path = tmp_path / "args.pkl"
+    path.write_bytes(pickle.dumps(args))
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[-1]
+
+
+def theirs(canonical, candidate, inputs, atol=0.0, dataset="humaneval", entry="f", not_none=False):
+    from evalplus.eval import untrusted_check
+
+    namespace: dict = {}
+    exec(canonical, namespace)
+    expected = [namespace["f"](*copy.deepcopy(i)) for i in inputs]
+    if not_none:
+        expected = [e is not None for e in expected]
+    if entry != "f":
+        candidate = candidate + f"\n{entry} = f\n"
+    stat, _ = untrusted_check(dataset, candidate, inputs, entry, expected, atol, [0.001] * len(inputs),
+                              fast_check=True)
+    return stat
+
+
+DIV3 = "def f(x):\n    return x / 3\n"
+CASES = [
+    ("float close", DIV3, "def f(x):\n    return x / 3 + 1e-9\n", [[1.0], [2.0]], 0.0),
+    ("float off", DIV3, "def f(x):\n    return x / 3 + 1e-3\n", [[1.0], [2.0]], 0.0),
+    ("float as int", DIV3, "def f(x):\n    return int(x / 3)\n", [[3.0], [4.0]], 0.0),
+    ("float with atol", DIV3, "def f(x):\n    return x / 3 + 1e-5\n", [[1.0]], 1e-4),
+    ("sticky atol admits a near int", "def f(x):\n    return x / 2 if x < 0 else x * 10**9\n",
+     "def f(x):\n    return x / 2 if x < 0 else x * 10**9 + 1\n", [[-1.0], [5]], 0.0),
+    ("no sticky atol without a float first", "def f(x):\n    return x * 10**9\n",
+     "def f(x):\n    return x * 10**9 + 1\n", [[5]], 0.0),
+    ("list length", "def f(x):\n    return [x / 2] * 3\n", "def f(x):\n    return [x / 2] * 2\n", [[1.0]], 0.0),
+    ("tuple vs list", "def f(x):\n    return (x, x)\n", "def f(x):\n    return [x, x]\n", [[1]], 0.0),
+    ("numpy output", DIV3, "import numpy as np\ndef f(x):\n    return np.array([x / 3])\n", [[1.0]], 0.0),
+    ("crash on one input", "def f(x):\n    return x\n", "def f(x):\n    return 1 // (x - 2) and x\n",
+     [[1], [2]], 0.0),
+    ("sys.exit in the call", "def f(x):\n    return x\n", "import sys\ndef f(x):\n    sys.exit(0)\n", [[1]], 0.0),
+    ("exit() is disabled", "def f(x):\n    return x\n", "def f(x):\n    exit()\n    return x\n", [[1]], 0.0),
+    ("open() is disabled", "def f(x):\n    return x\n", "def f(x):\n    open('/dev/null')\n    return x\n",
+     [[1]], 0.0),
+    ("endless loop", "def f(x):\n    return x\n", "def f(x):\n    while True:\n        pass\n", [[1]], 0.0),
+    ("mutates its input", "def f(x):\n    return sorted(x)\n", "def f(x):\n    x.sort()\n    return x\n",
+     [[[3, 1, 2]], [[2, 1]]], 0.0),
+    ("exit at load", "def f(x):\n    return x\n", "def f(x):\n    return x\nimport sys\nsys.exit(0)\n",
+     [[1]], 0.0),
+    ("__main__ block is not run", "def f(x):\n    return x\n",
+     "def f(x):\n    return x\nif __name__ == '__main__':\n    raise SystemExit(3)\n", [[1]], 0.0),
+    ("missing entry point", "def f(x):\n    return x\n", "def g(x):\n    return x\n", [[1]], 0.0),
+]
+
+
+@pytest.mark.parametrize("name, canonical, candidate, inputs, atol", CASES, ids=[c[0] for c in CASES])
+def test_harness_agrees_with_evalplus(tmp_path, name, canonical, candidate, inputs, atol):
+    assert ours(tmp_path, canonical, candidate, inputs, atol) == theirs(canonical, candidate, inputs, atol)
+
+
+@pytest.mark.parametrize("oracle, canonical, candidate, inputs, entry, dataset", [
+    ("set_eq", "def f(a, b):\n    return tuple(set(a) & set(b))\n",
+     "def f(a, b):\n    return tuple(sorted(set(a) & set(b), reverse=True))\n", [[(3, 4, 5), (5, 4)]],
+     "similar_elements", "mbpp"),
+    ("set_eq", "def f(a, b):\n    return tuple(set(a) & set(b))\n", "def f(a, b):\n    return (a[0],)\n",
+     [[(3, 4, 5), (5, 4)]], "similar_elements", "mbpp"),
+    ("not_none", "import re\ndef f(s):\n    return re.match('a', s)\n", "def f(s):\n    return s.startswith('a')\n",
+     [["ab"], ["b"]], "text_match_three", "mbpp"),
+    ("not_none", "import re\ndef f(s):\n    return re.match('a', s)\n", "def f(s):\n    return True\n",
+     [["ab"], ["b"]], "text_match_three", "mbpp"),
+    ("digit_distance", "def f(a, b):\n    return 0\n", "def f(a, b):\n    return sum(abs(int(x) - int(y)) for x, y in "
+     "zip(str(a).zfill(4), str(b).zfill(4)))\n", [[123, 256]], "digit_distance_nums", "mbpp"),
+])
+def test_special_oracles_agree_with_evalplus(tmp_path, oracle, canonical, candidate, inputs, entry, dataset):
+    got = ours(tmp_path, canonical, candidate, inputs, 0.0, oracle)
+    assert got == theirs(canonical, candidate, inputs, 0.0, dataset, entry, not_none=oracle == "not_none")
+
+
+def test_os_exit_zero_is_not_a_pass(tmp_path):
+    """evalplus reads a process that vanished as "timeout"; here the call fails: neither passes."""
+    canonical, candidate = "def f(x):\n    return x\n", "import os\ndef f(x):\n    os._exit(0)\n"
+    assert ours(tmp_path, canonical, candidate, [[1]]) == "fail"
+    assert theirs(canonical, candidate, [[1]]) != "pass"
+
+
+def test_find_zero_counts_a_correct_root(tmp_path):
+    """Where evalplus 0.3.1 fails every program (its bug), a good root passes and a bad one fails."""
+    canonical = "def f(xs):\n    return -xs[0] / xs[1]\n"
+    inputs = [[[2.0, 1.0]], [[-3.0, 2.0]]]
+    assert ours(tmp_path, canonical, canonical, inputs, 1e-4, "find_zero") == "pass"
+    assert ours(tmp_path, canonical, "def f(xs):\n    return 0.5\n", inputs, 1e-4, "find_zero") == "fail"
+    assert theirs(canonical, canonical, inputs, 1e-4, "humaneval", "find_zero") == "fail"
+
+
+def test_time_limits_follow_evalplus():
+    s = JudgeSettings()
+    assert s.limits([0.01, 0.5, 2.0]) == [1.0, 2.0, 8.0]
+    assert s.budget([1.0] * 10) == 12.0 and s.budget([1.0] * 100) == 62.0

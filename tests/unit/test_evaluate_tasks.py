@@ -1,0 +1,102 @@
+"""Task loaders: HumanEval(+), MBPP (+, sanitized) and user JSONL files, from the shared data."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+from codepref.errors import InputError, UnknownNameError
+from codepref.evaluation.run import load_task_set
+from codepref.tasks import TASKS, sha256_of
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@functools.cache
+def shared(name: str):
+    return load_task_set(name, data_dir=str(DATA))
+
+
+@pytest.mark.parametrize("name, count, first", [
+    ("humaneval", 164, "HumanEval/0"), ("humaneval+", 164, "HumanEval/0"), ("mbpp", 500, "Mbpp/11"),
+    ("mbpp-sanitized", 257, "Mbpp/11"), ("mbpp+", 378, "Mbpp/2")])
+def test_benchmarks_load_with_version_and_hash(name, count, first):
+    ts = shared(name)
+    assert len(ts) == count and ts.tasks[0].id == first
+    assert ts.sha256 == sha256_of(ts.source) and ts.version != "file"
+    assert len({t.id for t in ts}) == count
+    for t in ts:
+        assert t.entry_point and t.prompt and t.language == "python"
+        assert f"def {t.entry_point}" in t.prompt + t.metadata["canonical_solution"]
+
+
+def test_mbpp_is_the_test_split_and_each_assert_is_a_test():
+    ts = shared("mbpp")
+    rows = [json.loads(x) for x in (DATA / "mbpp" / "mbpp.jsonl").read_text().splitlines()]
+    assert sorted(int(t.id.split("/")[1]) for t in ts) == list(range(11, 511))
+    by_id = {f"Mbpp/{r['task_id']}": r for r in rows}
+    for t in ts:
+        assert [x.split("\n")[-1] for x in t.tests] == by_id[t.id]["test_list"]
+        assert by_id[t.id]["test_list"][0].strip() in t.prompt and by_id[t.id]["text"].strip() in t.prompt
+
+
+def test_mbpp_plus_inputs_are_deserialized_like_evalplus(monkeypatch):
+    monkeypatch.setenv("MBPP_OVERRIDE_PATH", str(DATA / "evalplus" / "MbppPlus.jsonl.gz"))
+    from evalplus.data.mbpp import mbpp_deserialize_inputs
+    from evalplus.data.utils import stream_jsonl
+
+    ours = shared("mbpp+").by_id()
+    for row in stream_jsonl(str(DATA / "evalplus" / "MbppPlus.jsonl.gz")):
+        for part in ("base_input", "plus_input"):
+            assert ours[row["task_id"]].metadata[part] == mbpp_deserialize_inputs(row["task_id"], row[part])
+
+
+def test_plus_sets_name_evalplus_special_oracles():
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS
+
+    for t in shared("mbpp+"):
+        want = ("set_eq" if t.entry_point in MBPP_OUTPUT_SET_EQ_TASKS else
+                "not_none" if t.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS else None)
+        if want:
+            assert t.metadata["oracle"] == want
+    he = shared("humaneval+").by_id()
+    assert he["HumanEval/32"].metadata["oracle"] == "find_zero"
+
+
+def test_data_dir_from_environment(monkeypatch):
+    monkeypatch.setenv("CODEPREF_DATA", str(DATA))
+    assert len(load_task_set("mbpp+")) == 378
+
+
+def test_missing_data_says_where_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("CODEPREF_DATA", raising=False)
+    with pytest.raises(InputError, match="CODEPREF_DATA"):
+        load_task_set("humaneval+")
+    with pytest.raises(InputError, match=r"MbppPlus.jsonl.gz.*evalplus/mbppplus_release"):
+        load_task_set("mbpp+", data_dir=str(tmp_path))
+    with pytest.raises(InputError, match="google-research"):
+        load_task_set("mbpp", data_dir=str(tmp_path))
+
+
+def test_unknown_task_set_suggests_names():
+    with pytest.raises(UnknownNameError, match="did you mean 'humaneval\\+'"):
+        TASKS.get("humaneval++")
+
+
+def test_jsonl_tasks(tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"task_id": "a", "prompt": "def f(x):\n", "entry_point": "f", "tests": "assert f(1) == 1",
+                             "difficulty": "easy"}) + "\n")
+    ts = load_task_set("jsonl", path=str(f))
+    assert ts.tasks[0].tests == ["assert f(1) == 1"] and ts.tasks[0].metadata == {"difficulty": "easy"}
+    f.write_text('{"task_id": "a", "prompt": "p"}\n{"task_id": "a", "prompt": "q"}\n')
+    with pytest.raises(InputError, match="duplicate task_id 'a'"):
+        load_task_set("jsonl", path=str(f))
+    f.write_text('{"task_id": "a", "prompt": "p", "tests": [1]}\n')
+    with pytest.raises(InputError, match="tests"):
+        load_task_set("jsonl", path=str(f))
+    with pytest.raises(InputError, match="needs a file"):
+        load_task_set("jsonl")
