@@ -1,0 +1,242 @@
+"""The execute stage: generated samples -> one solution x test pass matrix per task.
+
+``codepref execute --samples S.jsonl --out M.jsonl`` reads :class:`~codepref.records.Sample`
+lines (from ``codepref generate``), groups them by task, and runs every candidate solution
+against every candidate test through :meth:`SandboxPool.run_matrices` (each Python solution
+is loaded once, each test runs in a fresh fork of it). Output: one line per task, a
+:class:`~codepref.records.PassMatrix` plus the sample indices of its rows and columns::
+
+    {"task_id", "outcomes": [[..per test..] per solution], "durations": [[..]],
+     "solution_index": [i, ...], "test_index": [j, ...], "language": "python"}
+
+Details that matter for scoring:
+
+* rows are *all* solution samples in index order, duplicates included (CodeT counts
+  identical samples as separate votes); identical solution texts are executed once and
+  their row is copied.
+* columns are the distinct, non-empty test samples in index order (an identical test
+  sampled twice would otherwise count twice).
+* a task with no test gets an ``n x 0`` matrix; one with no solution an empty matrix.
+
+The output is resumable: finished tasks are skipped on a rerun, and a file written from
+other samples or settings is refused (:class:`~codepref.errors.OutputMismatchError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from codepref.config import SandboxConfig
+from codepref.errors import InputError
+from codepref.records import MatrixJob, PassMatrix, ResumableJsonl, Task, iter_jsonl, make_header, read_header
+
+KINDS = ("solution", "test")
+
+
+@dataclass
+class TaskSamples:
+    """One task's samples, each list sorted by sample index.
+
+    Attributes:
+        task_id: the task.
+        solutions: ``(index, text)`` of every solution sample.
+        tests: ``(index, text)`` of every test sample.
+        prompt: the prompt the samples were generated from, when the sample lines carry
+            one (a ``prompt`` field); None otherwise.
+    """
+
+    task_id: str
+    solutions: list[tuple[int, str]] = field(default_factory=list)
+    tests: list[tuple[int, str]] = field(default_factory=list)
+    prompt: str | None = None
+
+
+def read_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
+    """Read sample lines, validated, grouped by task (in first-seen task order).
+
+    Each line needs ``task_id`` (str), ``kind`` ("solution" | "test"), ``index`` (int) and
+    ``text`` (str); other fields are kept out of the way.
+
+    Raises:
+        InputError: naming the file and line, for a missing or mistyped field, an unknown
+            kind, or a repeated ``(task_id, kind, index)``.
+    """
+    src = str(path)
+    tasks: dict[str, TaskSamples] = {}
+    seen: dict[tuple[str, str, int], int] = {}
+    for line, obj in iter_jsonl(path):
+        for key, typ in (("task_id", str), ("kind", str), ("index", int), ("text", str)):
+            if key not in obj:
+                raise InputError(f"missing field {key!r} (not a sample line?)", src, line)
+            if not isinstance(obj[key], typ) or isinstance(obj[key], bool):
+                raise InputError(f"field {key!r} must be {typ.__name__}, got {type(obj[key]).__name__}", src, line)
+        if obj["kind"] not in KINDS:
+            raise InputError(f"field 'kind' must be 'solution' or 'test', got {obj['kind']!r}", src, line)
+        key = (obj["task_id"], obj["kind"], obj["index"])
+        if key in seen:
+            raise InputError(f"duplicate {obj['kind']} {obj['index']} of task {obj['task_id']!r} "
+                             f"(first on line {seen[key]})", src, line)
+        seen[key] = line
+        ts = tasks.setdefault(obj["task_id"], TaskSamples(obj["task_id"]))
+        (ts.solutions if obj["kind"] == "solution" else ts.tests).append((obj["index"], obj["text"]))
+        if ts.prompt is None and isinstance(obj.get("prompt"), str):
+            ts.prompt = obj["prompt"]
+    for ts in tasks.values():
+        ts.solutions.sort()
+        ts.tests.sort()
+    return tasks
+
+
+def load_task_map(spec: str) -> dict[str, Task]:
+    """Task id -> Task for a task set name (``humaneval`` ...) or a JSONL prompts file.
+
+    Raises:
+        InputError: ``spec`` names no known task set and no readable file.
+    """
+    from codepref.generation.tasksource import load_tasks
+
+    tasks, _ = load_tasks(spec)
+    return {t.id: t for t in tasks}
+
+
+def samples_task_set(samples_path: str | os.PathLike[str]) -> str | None:
+    """The registered task set named in a samples file's header (``tasks``), if any."""
+    name = (read_header(samples_path) or {}).get("tasks")
+    if not isinstance(name, str):
+        return None
+    try:
+        from codepref.tasks import TASKS
+    except ImportError:
+        return None
+    return name if name in TASKS else None
+
+
+def distinct_tests(tests: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Non-empty tests with their first index, duplicates (after stripping) dropped."""
+    seen: set[str] = set()
+    out = []
+    for i, text in tests:
+        key = text.strip()
+        if key and key not in seen:
+            seen.add(key)
+            out.append((i, text))
+    return out
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def execute_samples(
+    samples_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    config: SandboxConfig | None = None,
+    *,
+    tasks: dict[str, Task] | None = None,
+    language: str = "python",
+    cell_timeout_s: float = 5.0,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    pool=None,
+) -> Counter:
+    """Build every task's pass matrix from a samples file; return outcome counts.
+
+    Args:
+        samples_path: ``codepref generate`` output.
+        out_path: the matrices JSONL (resumed if partly written).
+        config: sandbox settings (default :class:`SandboxConfig()`).
+        tasks: task id -> :class:`Task`, giving each task's language and setup code; every
+            sampled task must be in it. Without it every task is ``language`` with no setup.
+        language: the language of every task when ``tasks`` is None.
+        cell_timeout_s: wall-clock limit per solution x test cell.
+        progress: called with ``(done_cells, total_cells)``; returns a per-cells callback.
+        pool: a :class:`SandboxPool` to use (one is made and closed if None).
+
+    Raises:
+        InputError: bad sample lines, or a sampled task missing from ``tasks``.
+        OutputMismatchError: ``out_path`` holds results of other samples or settings.
+    """
+    config = config or SandboxConfig()
+    if cell_timeout_s <= 0:
+        raise InputError(f"cell timeout must be > 0, got {cell_timeout_s}")
+    grouped = read_samples(samples_path)
+    if tasks is not None:
+        missing = [t for t in grouped if t not in tasks]
+        if missing:
+            raise InputError(f"{len(missing)} sampled task(s) are not in the task set, e.g. {missing[0]!r}",
+                             str(samples_path))
+    settings = {
+        "samples_sha256": file_sha256(samples_path),
+        "cell_timeout_s": cell_timeout_s,
+        "language": None if tasks is not None else language,
+        **{k: getattr(config, k) for k in ("image", "memory_mb", "cpus", "pids_limit")},
+    }
+    out = ResumableJsonl(out_path, make_header("pass_matrices", settings), key=lambda r: r["task_id"])
+    done = out.open()
+    counts: Counter = Counter()
+    try:
+        plans = [_plan(ts, tasks, language, cell_timeout_s) for ts in grouped.values() if ts.task_id not in done]
+        for plan in plans:
+            if not plan.job.tests or not plan.job.solutions:
+                out.append(plan.record(PassMatrix(plan.job.task_id, [[] for _ in plan.rows], [[] for _ in plan.rows])))
+        runnable = [p for p in plans if p.job.tests and p.job.solutions]
+        total = sum(len(p.job.solutions) * len(p.job.tests) for p in runnable)
+        tick = progress(0, total) if progress else None
+        if runnable:
+            by_id = {p.job.task_id: p for p in runnable}
+            with _sandbox(pool, config) as sandbox:
+                for matrix in sandbox.run_matrices([p.job for p in runnable], tick):
+                    rec = by_id[matrix.task_id].record(matrix)
+                    out.append(rec)
+                    counts.update(o for row in rec["outcomes"] for o in row)
+        out.finalize()
+    finally:
+        out.close()
+    return counts
+
+
+@contextlib.contextmanager
+def _sandbox(pool, config: SandboxConfig):
+    """The given pool, or a new one closed on exit."""
+    if pool is not None:
+        yield pool
+        return
+    from codepref.execution.pool import SandboxPool
+
+    with SandboxPool(config) as own:
+        yield own
+
+
+@dataclass
+class _Plan:
+    """One task's job over distinct solutions, and how to expand it back to all rows."""
+
+    job: MatrixJob
+    rows: list[int]  # row r of the output is distinct solution rows[r] of the job
+    solution_index: list[int]
+    test_index: list[int]
+
+    def record(self, m: PassMatrix) -> dict[str, Any]:
+        d = PassMatrix(m.task_id, [m.outcomes[r] for r in self.rows] if m.outcomes else [[] for _ in self.rows],
+                       [m.durations[r] for r in self.rows] if m.durations else [[] for _ in self.rows]).to_dict()
+        d.update(solution_index=self.solution_index, test_index=self.test_index, language=self.job.language)
+        return d
+
+
+def _plan(ts: TaskSamples, tasks: dict[str, Task] | None, language: str, timeout_s: float) -> _Plan:
+    task = tasks[ts.task_id] if tasks is not None else None
+    texts: dict[str, int] = {}
+    rows = [texts.setdefault(text, len(texts)) for _, text in ts.solutions]
+    tests = distinct_tests(ts.tests)
+    job = MatrixJob(ts.task_id, task.language if task else language, list(texts), [t for _, t in tests],
+                    task.setup if task else "", timeout_s)
+    return _Plan(job, rows, [i for i, _ in ts.solutions], [i for i, _ in tests])

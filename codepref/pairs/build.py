@@ -1,0 +1,214 @@
+"""DPO pairs and KTO samples from scored tasks.
+
+Per task, in this order:
+
+1. skip the task when it has no solution or no test, and (``skip_uniform``) when every
+   valid cell passed (all-pass) or none did (all-fail): such a matrix says nothing about
+   which solution is better;
+2. candidates: the first row of each distinct solution text (``dedupe``; compared after
+   stripping whitespace at both ends), empty solutions left out;
+3. the scorer picks up to ``pairs_per_task`` (chosen, rejected) among the candidates with a
+   normalised score margin ``s_chosen - s_rejected >= min_margin`` (and > 0; scores are
+   divided by the task's best score, see :mod:`codepref.scoring.base`).
+
+Records follow TRL's data contract (``docs/source/dataset_formats.md``):
+
+* DPO: ``prompt``, ``chosen``, ``rejected`` + ``task_id``, ``scorer``, ``chosen_score``,
+  ``rejected_score``, ``why`` (the :class:`~codepref.records.Pair` fields) + provenance:
+  ``kind`` ("correctness" | "efficiency"), ``pair`` (its number within the task),
+  ``chosen_index`` / ``rejected_index`` (sample indices), ``chosen_continues_prompt`` /
+  ``rejected_continues_prompt`` (the text is a continuation of ``prompt``, see below).
+* KTO: ``prompt``, ``completion``, ``label`` + ``task_id``, ``scorer``, ``score``
+  (the :class:`~codepref.records.Labelled` fields) + ``kind``, ``pair``, ``index``,
+  ``continues_prompt``, ``why``. Each
+  pick gives one desirable (``label=True``, the chosen) and one undesirable sample (the
+  rejected), so the data stay 1:1 balanced as TRL's KTOTrainer wants.
+
+``chosen``/``rejected``/``completion`` are the solution minus the prompt when the solution
+starts with the prompt (completion-style generation); see
+:func:`codepref.pairs.data.completion_of`.
+
+DSTC test-code concatenation (``concat_tests``): chosen = chosen code + chosen test,
+rejected = rejected code + rejected test, joined the way the task's language assembles a
+program (Python: code, a blank line, the test). The bare codes are kept in
+``chosen_code``/``rejected_code`` (KTO: ``code``) and the tests' sample indices in
+``chosen_test_index``/``rejected_test_index`` (KTO: ``test_index``), so an audit judges
+the code and not the appended test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from codepref.errors import ConfigError
+from codepref.pairs.data import TaskData, completion_of
+from codepref.records import Labelled, Pair
+from codepref.scoring.base import Pick, Scorer, as_arrays
+
+FORMATS = ("dpo", "kto")
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """How picks become records.
+
+    Attributes:
+        pairs_per_task: most picks per task (each solution is used at most once).
+        min_margin: smallest normalised score difference of a pair, in [0, 1].
+        skip_uniform: skip all-pass and all-fail tasks.
+        dedupe: identical solution texts are one candidate.
+        concat_tests: DSTC test-code concatenation.
+    """
+
+    pairs_per_task: int = 1
+    min_margin: float = 0.0
+    skip_uniform: bool = True
+    dedupe: bool = True
+    concat_tests: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.pairs_per_task < 1:
+            problems.append(f"pairs_per_task must be >= 1, got {self.pairs_per_task}")
+        if not 0 <= self.min_margin <= 1:
+            problems.append(f"min_margin must be in [0, 1] (scores are normalised), got {self.min_margin}")
+        if problems:
+            raise ConfigError(problems)
+
+
+def candidates(solutions: list[str], dedupe: bool = True) -> list[int]:
+    """Rows that may be chosen or rejected: non-empty, and first of their text if ``dedupe``."""
+    seen: set[str] = set()
+    out = []
+    for i, text in enumerate(solutions):
+        key = text.strip()
+        if not key or (dedupe and key in seen):
+            continue
+        seen.add(key)
+        out.append(i)
+    return out
+
+
+def skip_reason(task: TaskData, options: PairOptions) -> str:
+    """Why a task yields nothing before any scoring ("" when it is worth scoring)."""
+    passed, valid = as_arrays(task.matrix)
+    n, m = passed.shape
+    if n == 0:
+        return "no solutions"
+    if m == 0:
+        return "no tests"
+    if not valid.any():
+        return "every cell failed in the sandbox"
+    if options.skip_uniform:
+        cells = passed[valid]
+        if cells.all():
+            return "all pass"
+        if not cells.any():
+            return "all fail"
+    return ""
+
+
+def task_picks(task: TaskData, scorer: Scorer, options: PairOptions) -> tuple[list[Pick], str]:
+    """The scorer's picks for one task, or the reason there are none."""
+    reason = skip_reason(task, options)
+    if reason:
+        return [], reason
+    return scorer.pick(task.matrix, candidates(task.solutions, options.dedupe), options.pairs_per_task,
+                       options.min_margin)
+
+
+def _with_test(task: TaskData, code: str, test: int | None) -> str:
+    if test is None:
+        return code
+    from codepref.languages import get_language
+
+    return get_language(task.language).assemble(code, task.tests[test])
+
+
+def dpo_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOptions,
+                kind: str = "correctness") -> list[dict[str, Any]]:
+    """DPO lines for one task's picks."""
+    out = []
+    for n, p in enumerate(picks):
+        chosen = completion_of(task.prompt, task.solutions[p.chosen])
+        rejected = completion_of(task.prompt, task.solutions[p.rejected])
+        extra: dict[str, Any] = {"kind": kind, "pair": n, "chosen_index": task.solution_index[p.chosen],
+                                 "rejected_index": task.solution_index[p.rejected],
+                                 "chosen_continues_prompt": chosen != task.solutions[p.chosen],
+                                 "rejected_continues_prompt": rejected != task.solutions[p.rejected]}
+        if options.concat_tests:
+            extra.update(chosen_code=chosen, rejected_code=rejected,
+                         chosen_test_index=_test_index(task, p.chosen_test),
+                         rejected_test_index=_test_index(task, p.rejected_test))
+            chosen = _with_test(task, chosen, p.chosen_test)
+            rejected = _with_test(task, rejected, p.rejected_test)
+        pair = Pair(task.prompt, chosen, rejected, task.task_id, scorer, p.chosen_score, p.rejected_score, p.why)
+        out.append(dataclasses.asdict(pair) | extra)
+    return out
+
+
+def kto_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOptions,
+                kind: str = "correctness") -> list[dict[str, Any]]:
+    """KTO lines for one task's picks: the chosen labelled True, the rejected False."""
+    out = []
+    for n, p in enumerate(picks):
+        for row, label, score, test in ((p.chosen, True, p.chosen_score, p.chosen_test),
+                                        (p.rejected, False, p.rejected_score, p.rejected_test)):
+            code = completion_of(task.prompt, task.solutions[row])
+            extra: dict[str, Any] = {"kind": kind, "pair": n, "index": task.solution_index[row],
+                                     "continues_prompt": code != task.solutions[row], "why": p.why}
+            text = code
+            if options.concat_tests:
+                extra.update(code=code, test_index=_test_index(task, test))
+                text = _with_test(task, code, test)
+            out.append(dataclasses.asdict(Labelled(task.prompt, text, label, task.task_id, scorer, score)) | extra)
+    return out
+
+
+def _test_index(task: TaskData, col: int | None) -> int | None:
+    return None if col is None else task.test_index[col]
+
+
+RECORDS = {"dpo": dpo_records, "kto": kto_records}
+
+
+@dataclass
+class BuildStats:
+    """What pair building did: tasks seen, tasks with records, records, skip reasons."""
+
+    tasks: int = 0
+    tasks_with_pairs: int = 0
+    records: int = 0
+    reasons: Counter = dataclasses.field(default_factory=Counter)
+
+    def summary(self) -> str:
+        skipped = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common())
+        return (f"{self.records} records from {self.tasks_with_pairs}/{self.tasks} tasks"
+                + (f" (no pair: {skipped})" if skipped else ""))
+
+
+def build_records(tasks: Iterable[TaskData], scorer: Scorer, options: PairOptions, fmt: str = "dpo",
+                  stats: BuildStats | None = None) -> Iterator[tuple[TaskData, list[Pick], list[dict[str, Any]]]]:
+    """Yield ``(task, picks, records)`` per task; ``stats`` (if given) is filled in on the way.
+
+    Raises:
+        ConfigError: an unknown ``fmt``.
+    """
+    if fmt not in RECORDS:
+        raise ConfigError([f"format must be one of {', '.join(FORMATS)}, got {fmt!r}"])
+    make = RECORDS[fmt]
+    stats = stats if stats is not None else BuildStats()
+    for task in tasks:
+        picks, reason = task_picks(task, scorer, options)
+        stats.tasks += 1
+        records = make(task, picks, scorer.name, options) if picks else []
+        if records:
+            stats.tasks_with_pairs += 1
+            stats.records += len(records)
+        else:
+            stats.reasons[reason] += 1
+        yield task, picks, records

@@ -1,0 +1,117 @@
+"""One task's inputs to pair building: prompt, solution and test texts, and the pass matrix.
+
+The rank stage joins three sources: the samples file (texts, by ``(task_id, kind,
+index)``), the matrices file (``codepref execute`` output: a pass matrix whose rows and
+columns name sample indices in ``solution_index`` / ``test_index``) and the prompts (from
+the task set, or a ``prompt`` field on the sample lines). A matrices line without those
+index lists (e.g. from ``codepref sandbox matrix``) is read as: rows = solution samples
+in index order, columns = distinct non-empty test samples in index order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from codepref.errors import InputError
+from codepref.execution.stage import TaskSamples, distinct_tests, read_samples
+from codepref.records import PassMatrix, iter_jsonl
+
+
+@dataclass
+class TaskData:
+    """Everything pair building needs for one task.
+
+    Attributes:
+        task_id: the task.
+        prompt: the prompt column of the pairs.
+        language: the language of solutions and tests (for test-code concatenation).
+        solutions: solution texts, one per matrix row.
+        tests: test texts, one per matrix column.
+        matrix: the pass matrix.
+        solution_index: sample index of each row.
+        test_index: sample index of each column.
+    """
+
+    task_id: str
+    prompt: str
+    language: str
+    solutions: list[str]
+    tests: list[str]
+    matrix: PassMatrix
+    solution_index: list[int]
+    test_index: list[int]
+
+
+def completion_of(prompt: str, text: str) -> str:
+    """The part of ``text`` after ``prompt`` when ``text`` starts with it, else ``text``.
+
+    Completion-style generation stores ``prompt + completion`` as the solution; the DPO
+    ``chosen``/``rejected`` columns must be the continuation of the ``prompt`` column.
+    """
+    return text[len(prompt):] if prompt and text.startswith(prompt) else text
+
+
+def load_task_data(
+    samples_path: str | os.PathLike[str],
+    matrices_path: str | os.PathLike[str],
+    prompts: dict[str, str] | None = None,
+) -> list[TaskData]:
+    """Join samples, matrices and prompts, in the matrices file's order.
+
+    Args:
+        prompts: task id -> prompt; when None (or a task is missing from it), the sample
+            lines' ``prompt`` field is used.
+
+    Raises:
+        InputError: a matrix line that does not parse, a task or sample index missing from
+            the samples, a shape that does not match, or a task with no prompt.
+    """
+    samples = read_samples(samples_path)
+    src = str(matrices_path)
+    out: list[TaskData] = []
+    seen: set[str] = set()
+    for line, obj in iter_jsonl(matrices_path):
+        try:
+            matrix = PassMatrix.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"not a pass matrix line ({type(e).__name__}: {e})", src, line) from None
+        tid = matrix.task_id
+        if tid in seen:
+            raise InputError(f"duplicate task_id {tid!r}", src, line)
+        seen.add(tid)
+        ts = samples.get(tid)
+        if ts is None:
+            raise InputError(f"task {tid!r} has no samples in {samples_path}", src, line)
+        sol_idx, test_idx = _indices(obj, ts, src, line)
+        sol_text = dict(ts.solutions)
+        test_text = dict(ts.tests)
+        for what, idx, texts in (("solution", sol_idx, sol_text), ("test", test_idx, test_text)):
+            for i in idx:
+                if i not in texts:
+                    raise InputError(f"task {tid!r}: {what} sample {i} is not in {samples_path}", src, line)
+        n, m = matrix.shape
+        if n != len(sol_idx) or (n and m != len(test_idx)) or any(len(r) != m for r in matrix.outcomes) \
+                or [len(r) for r in matrix.durations] != [len(r) for r in matrix.outcomes]:
+            raise InputError(f"task {tid!r}: matrix shape {n}x{m} does not match {len(sol_idx)} solutions "
+                             f"x {len(test_idx)} tests", src, line)
+        prompt = (prompts or {}).get(tid, ts.prompt)
+        if prompt is None:
+            raise InputError(f"no prompt for task {tid!r}: pass the task set (--tasks NAME|FILE)", src, line)
+        out.append(TaskData(tid, prompt, obj.get("language") or "python", [sol_text[i] for i in sol_idx],
+                            [test_text[j] for j in test_idx], matrix, sol_idx, test_idx))
+    return out
+
+
+def _indices(obj: dict, ts: TaskSamples, src: str, line: int) -> tuple[list[int], list[int]]:
+    sol = obj.get("solution_index")
+    test = obj.get("test_index")
+    for key, value in (("solution_index", sol), ("test_index", test)):
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)):
+            raise InputError(f"field {key!r} must be a list of integers", src, line)
+    if sol is None:
+        sol = [i for i, _ in ts.solutions]
+    if test is None:
+        test = [i for i, _ in distinct_tests(ts.tests)]
+    return sol, test

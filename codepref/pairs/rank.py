@@ -1,0 +1,147 @@
+"""The rank stage: samples + pass matrices -> DPO pairs or KTO samples (``codepref rank``).
+
+Reads the samples (``codepref generate``) and matrices (``codepref execute``), scores every
+task with one registered scorer, builds records with :mod:`codepref.pairs.build` and, if
+asked, adds CodeDPO efficiency pairs timed in the sandbox (:mod:`codepref.pairs.efficiency`).
+The output header records the settings, the input files' hashes and ``tasks_total`` (the
+tasks ranked, the denominator of coverage in ``codepref audit``). Correctness records take
+milliseconds; the output is still written the resumable way (append, atomic rename), so an
+interrupted efficiency run keeps what it timed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codepref.config import SandboxConfig
+from codepref.errors import ConfigError
+from codepref.execution.stage import file_sha256
+from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records
+from codepref.pairs.data import load_task_data
+from codepref.pairs.efficiency import EfficiencyOptions, efficiency_picks
+from codepref.records import ResumableJsonl, make_header
+from codepref.scoring import get_scorer
+
+
+@dataclass
+class RankResult:
+    """What ``rank_file`` wrote."""
+
+    path: Path
+    stats: BuildStats
+    efficiency_records: int = 0
+    efficiency_tasks: int = 0
+    skipped_existing: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = self.stats.summary()
+        if self.efficiency_records:
+            text += f"; {self.efficiency_records} efficiency records from {self.efficiency_tasks} tasks"
+        return text
+
+
+def record_key(r: dict[str, Any]) -> tuple:
+    """A record's identity in the output: task, kind, pair number, label (KTO)."""
+    return (r["task_id"], r.get("kind", "correctness"), r.get("pair", 0), r.get("label"))
+
+
+def rank_file(
+    samples_path: str | os.PathLike[str],
+    matrices_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    scorer: str = "pagerank",
+    scorer_options: dict[str, Any] | None = None,
+    fmt: str = "dpo",
+    options: PairOptions | None = None,
+    prompts: dict[str, str] | None = None,
+    allow_ground_truth: bool = False,
+    efficiency: EfficiencyOptions | None = None,
+    config: SandboxConfig | None = None,
+    pool=None,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+) -> RankResult:
+    """Score every task and write DPO or KTO records to ``out_path``.
+
+    Args:
+        scorer: a name in :data:`codepref.scoring.SCORERS`.
+        scorer_options: keyword options of the scorer (e.g. ``{"damping": 0.9}``).
+        fmt: ``"dpo"`` or ``"kto"``.
+        options: pair-building options (:class:`PairOptions`).
+        prompts: task id -> prompt (else the samples' ``prompt`` field).
+        allow_ground_truth: permit a ground-truth scorer (the oracle), whose matrices must
+            come from hidden tests; off by default so training data never uses them by
+            accident.
+        efficiency: add efficiency pairs (DPO only) with these settings; needs Docker.
+        config: sandbox settings for efficiency timing; pool: an open SandboxPool instead.
+        progress: progress factory for efficiency timing runs.
+
+    Raises:
+        ConfigError: unknown format, scorer options, a ground-truth scorer not allowed, or
+            efficiency pairs asked in KTO format.
+        InputError: bad input files (see :func:`codepref.pairs.data.load_task_data`).
+        OutputMismatchError: ``out_path`` was written with other settings or inputs.
+    """
+    options = options or PairOptions()
+    if fmt not in FORMATS:
+        raise ConfigError([f"format must be one of {', '.join(FORMATS)}, got {fmt!r}"])
+    if efficiency is not None and fmt != "dpo":
+        raise ConfigError(["efficiency pairs are DPO pairs; use --format dpo"])
+    sc = get_scorer(scorer, **(scorer_options or {}))
+    if sc.ground_truth and not allow_ground_truth:
+        raise ConfigError([f"scorer {scorer!r} uses ground-truth tests and is for audits only; "
+                           "pass --allow-ground-truth if these matrices really come from hidden tests"])
+    tasks = load_task_data(samples_path, matrices_path, prompts)
+    settings = {
+        "scorer": scorer,
+        "scorer_options": scorer_options or {},
+        "format": fmt,
+        "options": dataclasses.asdict(options),
+        "efficiency": dataclasses.asdict(efficiency) if efficiency else None,
+        "samples_sha256": file_sha256(samples_path),
+        "matrices_sha256": file_sha256(matrices_path),
+        "prompts_sha256": _prompts_hash({t.task_id: t.prompt for t in tasks}),
+    }
+    header = make_header("pairs" if fmt == "dpo" else "kto_samples", settings, tasks_total=len(tasks))
+    out = ResumableJsonl(out_path, header, key=record_key)
+    done = out.open()
+    result = RankResult(Path(out_path), BuildStats(), skipped_existing=len(done))
+    try:
+        for _task, _picks, records in build_records(tasks, sc, options, fmt, result.stats):
+            out.extend(r for r in records if record_key(r) not in done)
+        if efficiency is not None:
+            _efficiency(tasks, sc, options, efficiency, config, pool, progress, out, done, result)
+        out.finalize()
+    finally:
+        out.close()
+    return result
+
+
+def _efficiency(tasks, sc, options, eff, config, pool, progress, out, done, result) -> None:
+    from codepref.execution.stage import _sandbox
+    from codepref.pairs.efficiency import efficiency_plan
+
+    todo = [t for t in tasks if (t.task_id, "efficiency", 0, None) not in done]
+    runs = sum(len(efficiency_plan(t, sc, options, eff)[0]) for t in todo)
+    runs = runs if runs >= 2 else 0
+    if not runs:
+        return
+    tick = progress(0, runs) if progress else None
+    with _sandbox(pool, config or SandboxConfig()) as sandbox:
+        for task, picks in efficiency_picks(todo, sc, options, eff, sandbox, tick):
+            records = RECORDS["dpo"](task, picks, f"{sc.name}+efficiency", options, kind="efficiency")
+            out.extend(r for r in records if record_key(r) not in done)
+            result.efficiency_records += len(records)
+            result.efficiency_tasks += 1
+
+
+def _prompts_hash(prompts: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()[:16]
