@@ -1,0 +1,310 @@
+"""The configuration of a whole ``codepref run``: one TOML section per stage.
+
+A run config is a TOML file with these sections (every key optional; defaults in each
+dataclass's docstring)::
+
+    [run]       RunSection        rounds, task set, how many tasks
+    [generate]  GenerationConfig  model, backend, N solutions, M tests, sampling
+    [sandbox]   SandboxConfig     containers, memory, time limits
+    [execute]   ExecuteSection    time limit per solution x test cell
+    [rank]      RankSection       scorer, DPO/KTO, pair options
+    [train]     TrainConfig       DPO/KTO + LoRA settings
+    [evaluate]  EvaluateSection   benchmarks, subset size, samples per task
+
+:func:`load_run_config` reads the file (or the embedded quickstart), applies
+``section.key=value`` overrides, and checks *every* section before raising one
+:class:`~codepref.errors.ConfigError` that lists all problems. :func:`config_hash` is the
+sha256 of the resolved config's canonical JSON (sorted keys); :func:`section_dict` gives
+one section as plain JSON-able data, which is what the pipeline's stage keys hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from codepref.config import GenerationConfig, SandboxConfig, from_mapping, load_toml, parse_overrides
+from codepref.errors import ConfigError
+from codepref.training.config import TrainConfig
+
+#: The shipped configs (``codepref/data/configs/NAME.toml``).
+SHIPPED = ("quickstart", "paper-scale", "sql")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """What the run trains on, and for how many rounds.
+
+    Attributes:
+        name: a label for the run (reports, summary).
+        rounds: iterations of generate -> execute -> rank -> train; round k samples from
+            round k-1's adapter (on-policy). Default 1.
+        tasks: the training prompts: a task-set name (``quickstart``, ``mbpp`` ...) or a
+            JSONL file of prompts. Default ``quickstart`` (ships inside the package).
+        task_limit: use only the first ``task_limit`` tasks (0 = all). Default 0.
+        task_offset: skip this many tasks first (e.g. to hold some out). Default 0.
+        data_dir: the benchmark data folder (default ``$CODEPREF_DATA``).
+    """
+
+    name: str = "run"
+    rounds: int = 1
+    tasks: str = "quickstart"
+    task_limit: int = 0
+    task_offset: int = 0
+    data_dir: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.rounds < 1:
+            problems.append(f"rounds must be >= 1, got {self.rounds}")
+        if self.task_limit < 0:
+            problems.append(f"task_limit must be >= 0 (0 = all), got {self.task_limit}")
+        if self.task_offset < 0:
+            problems.append(f"task_offset must be >= 0, got {self.task_offset}")
+        if not self.tasks:
+            problems.append("tasks must name a task set or a prompts file")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class ExecuteSection:
+    """How the pass matrices are run (the sandbox itself is ``[sandbox]``).
+
+    Attributes:
+        cell_timeout_s: wall-clock seconds per solution x test cell. Default 5.0.
+    """
+
+    cell_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.cell_timeout_s <= 0:
+            raise ConfigError([f"cell_timeout_s must be > 0, got {self.cell_timeout_s}"])
+
+
+@dataclass(frozen=True)
+class RankSection:
+    """How solutions are scored and turned into training records.
+
+    Attributes:
+        scorer: a scorer name (``codet``, ``pagerank``, ``minimax``). Default ``pagerank``.
+        scorer_options: keyword options of the scorer (e.g. ``{damping = 0.85}``).
+        format: ``dpo`` (pairs) or ``kto`` (labelled samples); must match ``[train] method``.
+        pairs_per_task: most pairs per task. Default 1.
+        min_margin: smallest normalised score difference of a pair, in [0, 1]. Default 0.0.
+        skip_uniform: skip tasks whose solutions all pass or all fail. Default true.
+        dedupe: identical solutions count once. Default true.
+        concat_tests: DSTC test-code concatenation. Default false.
+    """
+
+    scorer: str = "pagerank"
+    scorer_options: dict = field(default_factory=dict)
+    format: str = "dpo"
+    pairs_per_task: int = 1
+    min_margin: float = 0.0
+    skip_uniform: bool = True
+    dedupe: bool = True
+    concat_tests: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.format not in ("dpo", "kto"):
+            problems.append(f"format must be dpo or kto, got {self.format!r}")
+        if self.pairs_per_task < 1:
+            problems.append(f"pairs_per_task must be >= 1, got {self.pairs_per_task}")
+        if not 0 <= self.min_margin <= 1:
+            problems.append(f"min_margin must be in [0, 1], got {self.min_margin}")
+        if problems:
+            raise ConfigError(problems)
+
+    def pair_options(self):
+        from codepref.pairs.build import PairOptions
+
+        return PairOptions(pairs_per_task=self.pairs_per_task, min_margin=self.min_margin,
+                           skip_uniform=self.skip_uniform, dedupe=self.dedupe, concat_tests=self.concat_tests)
+
+
+@dataclass(frozen=True)
+class EvaluateSection:
+    """Before/after evaluation on benchmarks (with the base model, then each round's adapter).
+
+    Attributes:
+        benchmarks: task-set names with hidden tests (``humaneval``, ``humaneval+``, ``mbpp+``
+            ...); empty for no evaluation. Default ``["humaneval"]``.
+        limit: evaluate on the first ``limit`` tasks of each benchmark (0 = all). Default 0.
+        n_samples: samples per task (n of pass@k). Default 1.
+        temperature: sampling temperature (0 = greedy). Default 0.0.
+        max_tokens: most new tokens per sample. Default 512.
+        ks: the k of pass@k (a k above ``n_samples`` is not reported). Default ``[1]``.
+        before: evaluate the base model too. Default true.
+        every_round: evaluate after every round (else only after the last). Default false.
+        memory_mb: sandbox memory per container for evaluation. Default 4096.
+    """
+
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    limit: int = 0
+    n_samples: int = 1
+    temperature: float = 0.0
+    max_tokens: int = 512
+    ks: list[int] = field(default_factory=lambda: [1])
+    before: bool = True
+    every_round: bool = False
+    memory_mb: int = 4096
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.limit < 0:
+            problems.append(f"limit must be >= 0 (0 = all), got {self.limit}")
+        if self.n_samples < 1:
+            problems.append(f"n_samples must be >= 1, got {self.n_samples}")
+        if self.max_tokens < 1:
+            problems.append(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if not self.ks or any(k < 1 for k in self.ks):
+            problems.append(f"ks must be a non-empty list of k >= 1, got {self.ks}")
+        if self.memory_mb < 64:
+            problems.append(f"memory_mb must be >= 64, got {self.memory_mb}")
+        if problems:
+            raise ConfigError(problems)
+
+
+#: section name -> dataclass, in pipeline order.
+SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "generate": GenerationConfig,
+    "sandbox": SandboxConfig,
+    "execute": ExecuteSection,
+    "rank": RankSection,
+    "train": TrainConfig,
+    "evaluate": EvaluateSection,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every stage's settings; build it with :meth:`from_mapping` or :func:`load_run_config`."""
+
+    run: RunSection = field(default_factory=RunSection)
+    generate: GenerationConfig = field(default_factory=GenerationConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    execute: ExecuteSection = field(default_factory=ExecuteSection)
+    rank: RankSection = field(default_factory=RankSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> RunConfig:
+        """Build and check every section, then the cross-section rules; one error for all.
+
+        Raises:
+            ConfigError: listing unknown sections, unknown keys, wrong types, out-of-range
+                values of every section, and cross-section conflicts.
+        """
+        problems: list[str] = []
+        built: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in SECTIONS:
+                close = difflib.get_close_matches(name, SECTIONS, n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                problems.append(f"unknown section [{name}]{hint}")
+            elif not isinstance(value, dict):
+                problems.append(f"[{name}] must be a table of key = value, got {value!r}")
+        for name, section in SECTIONS.items():
+            raw = values.get(name, {})
+            if not isinstance(raw, dict):
+                continue
+            try:
+                built[name] = from_mapping(section, raw, where=f"[{name}] ")
+            except ConfigError as e:
+                problems.extend(e.problems)
+        problems.extend(_cross_checks(built))
+        if problems:
+            raise ConfigError(problems)
+        return cls(**built)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain JSON-able data, section by section."""
+        return {name: section_dict(getattr(self, name)) for name in SECTIONS}
+
+
+def _cross_checks(built: dict[str, Any]) -> list[str]:
+    """Rules between sections, checked on every section that was valid on its own."""
+    b = {name: built.get(name) for name in SECTIONS}
+    problems = []
+    if b["rank"] and b["train"] and b["rank"].format != b["train"].method:
+        problems.append(f"[rank] format {b['rank'].format!r} does not match [train] method {b['train'].method!r}")
+    from codepref.scoring import SCORERS
+
+    if b["rank"] and b["rank"].scorer not in SCORERS.names():
+        problems.append(f"[rank] scorer {b['rank'].scorer!r} is not one of {', '.join(SCORERS.names())}")
+    from codepref.tasks import TASKS
+
+    tasks = b["run"].tasks if b["run"] else ""
+    if b["run"] and tasks not in TASKS.names() and not tasks.endswith(".jsonl"):
+        problems.append(f"[run] tasks {tasks!r} is neither a task set ({', '.join(TASKS.names())}) "
+                        "nor a .jsonl prompts file")
+    for bench in b["evaluate"].benchmarks if b["evaluate"] else []:
+        if bench not in TASKS.names():
+            problems.append(f"[evaluate] benchmark {bench!r} is not a task set ({', '.join(TASKS.names())})")
+    if b["generate"] and b["generate"].n_solutions < 2:
+        problems.append(f"[generate] n_solutions must be >= 2 to make pairs, got {b['generate'].n_solutions}")
+    return problems
+
+
+def section_dict(section: Any) -> dict[str, Any]:
+    """One section as JSON-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(section), default=list))
+
+
+def config_hash(data: Any) -> str:
+    """sha256 (hex) of ``data``'s canonical JSON: sorted keys, no whitespace."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def shipped_config_text(name: str) -> str:
+    """The text of a shipped config (``quickstart``, ``paper-scale``, ``sql``)."""
+    if name not in SHIPPED:
+        raise ConfigError([f"no shipped config {name!r}; shipped: {', '.join(SHIPPED)}"])
+    return resources.files("codepref").joinpath("data", "configs", f"{name}.toml").read_text()
+
+
+def load_run_config(path: str | os.PathLike[str] | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a run config (default: the embedded quickstart) and apply ``section.key=value``.
+
+    Args:
+        path: a TOML file, or the name of a shipped config; None for the quickstart.
+        overrides: ``section.key=value`` strings (values parsed as TOML scalars).
+
+    Raises:
+        ConfigError: an unreadable file, malformed overrides, or any invalid setting (all
+            listed at once).
+    """
+    import tomllib
+
+    if path is None or (str(path) in SHIPPED and not os.path.exists(path)):
+        values = tomllib.loads(shipped_config_text(str(path) if path else "quickstart"))
+    else:
+        values = load_toml(path)
+    problems = []
+    for key, value in parse_overrides(list(overrides)).items():
+        section, dot, name = key.partition(".")
+        if not dot or not name:
+            problems.append(f"override {key!r} must be section.key=value")
+            continue
+        values.setdefault(section, {})
+        if isinstance(values[section], dict):
+            values[section][name] = value
+    if problems:
+        raise ConfigError(problems)
+    return RunConfig.from_mapping(values)
+
+
+__all__ = ["RunConfig", "RunSection", "ExecuteSection", "RankSection", "EvaluateSection", "SECTIONS",
+           "load_run_config", "config_hash", "section_dict", "shipped_config_text", "SHIPPED"]
