@@ -46,5 +46,40 @@ def _register() -> None:
 
     main.add_command(sandbox)
 
+    from codepref.cli.merge import merge
+    from codepref.cli.train import train
+
+    main.add_command(train)
+    main.add_command(merge)
+
+    from codepref.cli.generate import generate
+    from codepref.cli.models import models
+
+    main.add_command(models)
+    main.add_command(generate)
+
+    from codepref.cli.audit import audit
+    from codepref.cli.execute import execute
+    from codepref.cli.rank import rank
+
+    main.add_command(execute)
+    main.add_command(rank)
+    main.add_command(audit)
+
+    from codepref.cli.sql import sql
+
+    main.add_command(sql)
+
+    from codepref.cli.evaluate import evaluate
+
+    main.add_command(evaluate)
+
+    from codepref.cli.report import report
+    from codepref.cli.run import quickstart, run
+
+    main.add_command(run)
+    main.add_command(quickstart)
+    main.add_command(report)
+
 
 _register()

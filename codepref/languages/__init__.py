@@ -46,6 +46,7 @@ class Language:
 
 LANGUAGES: Registry[Language] = Registry("language")
 LANGUAGES.register("python", "codepref.languages.python:PYTHON")
+LANGUAGES.register("sql", "codepref.languages.sql:SQL")
 
 
 def get_language(name: str) -> Language:
