@@ -36,8 +36,8 @@ def main() -> None:
     Docker sandboxes, ranks solutions from the pass matrices, builds DPO/KTO data, trains a
     LoRA adapter and evaluates it; each stage is its own command below.
 
-    Start with `codepref sandbox build --offline` (or without --offline where a registry
-    is reachable) and `codepref sandbox check`.
+    Start with `codepref sandbox build --offline` (drop --offline where a registry is
+    reachable), `codepref sandbox check`, then `codepref quickstart`.
     """
 
 
