@@ -9,8 +9,10 @@ rates. The baseline rows, measured in the same run:
 
 * ``oracle``  -- pairs from the hidden verdicts themselves: the most coverage any scorer can
   reach at precision 1 on these samples;
-* ``random``  -- a uniformly random chosen/rejected among the distinct candidates of each
-  task that the scorers would consider (seeded): what the self-generated tests add.
+* ``random``  -- the *expected* rates of a uniformly random ordered pair of distinct candidates
+  on every task the scorers do not skip (with ``c`` correct among ``k`` judged candidates:
+  precision ``c (k - c) / (k (k - 1))``, chosen-correct ``c / k``, rejected-wrong
+  ``(k - c) / k``, averaged over tasks): what the self-generated tests add.
 
     python benchmarks/pair_precision.py --samples S.jsonl --matrices M.jsonl --benchmark humaneval \\
         [--margins 0,0.5] [--json OUT]
@@ -26,34 +28,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 
 from codepref.config import SandboxConfig
 from codepref.execution import SandboxPool
 from codepref.execution.stage import load_task_map
-from codepref.pairs.audit import audit_records, format_table, hidden_verdicts, oracle_task
-from codepref.pairs.build import PairOptions, build_records, skip_reason
+from codepref.pairs.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
+from codepref.pairs.build import PairOptions, build_records, candidates, skip_reason
 from codepref.pairs.data import load_task_data
 from codepref.scoring import get_scorer
-from codepref.scoring.base import Pick
 
 
-class RandomPick:
-    """Baseline: a random distinct pair among the candidates (same skips as the scorers)."""
-
-    name = "random"
-    ground_truth = False
-
-    def __init__(self, seed: int = 0):
-        self.rng = random.Random(seed)
-
-    def pick(self, matrix, cand=None, k=1, min_margin=0.0):
-        pool = list(cand or [])
-        if len(pool) < 2:
-            return [], "fewer than 2 distinct solutions"
-        ch, rj = self.rng.sample(pool, 2)
-        return [Pick(ch, rj, 1.0, 0.0, None, None, "random")], ""
+def random_row(data, verdicts, opts: PairOptions) -> AuditRow:
+    """Expected audit of uniformly random pairs (see the module docstring)."""
+    prec, good, bad, n = 0.0, 0.0, 0.0, 0
+    for d in data:
+        if skip_reason(d, opts):
+            continue
+        v = [verdicts.get((d.task_id, d.solutions[i])) for i in candidates(d.solutions, opts.dedupe)]
+        v = [x for x in v if x is not None]
+        k, c = len(v), sum(v)
+        if k < 2:
+            continue
+        n += 1
+        prec += c * (k - c) / (k * (k - 1))
+        good += c / k
+        bad += (k - c) / k
+    row = AuditRow("random (expected)", "", "dpo", len(data), n, n, n, round(prec), round(good), round(bad))
+    row.exact = (prec / n, good / n, bad / n) if n else (None, None, None)
+    return row
 
 
 def settings() -> list[tuple[str, dict]]:
@@ -89,7 +92,6 @@ def main() -> None:
         opts = PairOptions(min_margin=margin)
         runs = [(f"{name}{_fmt(kw)}", get_scorer(name, **kw), data) for name, kw in settings()]
         if margin == 0:
-            runs.append(("random", RandomPick(), data))
             runs.append(("oracle", get_scorer("oracle"), [oracle_task(d, verdicts) for d in data]))
         for label, sc, tasks_in in runs:
             recs = [r for _, _, rs in build_records(tasks_in, sc, opts, "dpo") for r in rs]
@@ -98,10 +100,32 @@ def main() -> None:
             (row,) = audit_records(recs, verdicts, len(tasks_in)) or [_empty(label, len(tasks_in))]
             row.kind = f"min_margin {margin:g}"
             rows.append(row)
-    print(format_table(rows))
+        if margin == 0:
+            rand = random_row(data, verdicts, opts)
+            rand.kind = "min_margin 0"
+            rows.append(rand)
+    print(_exact(format_table(rows), rows))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump([r.to_dict() for r in rows], fh, indent=1)
+            json.dump([_as_dict(r) for r in rows], fh, indent=1)
+
+
+def _exact(table: str, rows) -> str:
+    """Put the random row's exact (fractional) rates into the table."""
+    lines = table.splitlines()
+    for i, r in enumerate(rows):
+        if getattr(r, "exact", None) and r.exact[0] is not None:
+            cells = lines[i + 2].split(" | ")
+            cells[-3:] = [f"{x:.3f}" for x in r.exact[:2]] + [f"{r.exact[2]:.3f} |"]
+            lines[i + 2] = " | ".join(cells)
+    return "\n".join(lines)
+
+
+def _as_dict(row) -> dict:
+    d = row.to_dict()
+    if getattr(row, "exact", None):
+        d.update(zip(("precision", "chosen_correct", "rejected_wrong"), row.exact))
+    return d
 
 
 def _fmt(kw: dict) -> str:
@@ -115,8 +139,6 @@ def _reasons(data):
 
 
 def _empty(label, total):
-    from codepref.pairs.audit import AuditRow
-
     return AuditRow(label, "", "dpo", total, 0, 0, 0, 0, 0, 0)
 
 
