@@ -47,6 +47,32 @@ def _import_llama_cpp():
     return llama_cpp, internals
 
 
+# ggml's log levels (ggml.h): NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the
+# previous line). llama-cpp-python 0.3.36's own callback maps them with an older numbering
+# and so prints warnings (e.g. one per layer when a LoRA adapter loads) as errors.
+_GGML_ERROR, _GGML_CONT = 4, 5
+_log_state = {"verbose": False, "last": 0, "callback": None}
+
+
+def _quiet_logs(lib, verbose: bool) -> None:
+    """Route llama.cpp's log to stderr: errors only, or everything when ``verbose``."""
+    import sys
+
+    _log_state["verbose"] = verbose
+    if _log_state["callback"] is not None:
+        return
+
+    @lib.llama_log_callback
+    def callback(level: int, text: bytes, user_data) -> None:
+        if level != _GGML_CONT:
+            _log_state["last"] = level
+        if _log_state["verbose"] or _log_state["last"] >= _GGML_ERROR:
+            print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
+
+    _log_state["callback"] = callback  # ctypes callbacks must outlive their registration
+    lib.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 @dataclass
 class _Seq:
     """One sequence being decoded in a slot."""
@@ -94,9 +120,7 @@ class LlamaCppGenerator:
         self._lib, internals = _import_llama_cpp()
         lib = self._lib
         lib.llama_backend_init()
-        from llama_cpp._logger import set_verbose
-
-        set_verbose(verbose)  # llama.cpp's log callback prints errors only unless verbose
+        _quiet_logs(lib, verbose)
         mparams = lib.llama_model_default_params()
         try:
             self._model = internals.LlamaModel(path_model=str(path), params=mparams, verbose=verbose)

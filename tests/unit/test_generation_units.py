@@ -149,3 +149,21 @@ def test_cli_generate_reports_bad_options(tmp_path):
     out = CliRunner().invoke(main, ["generate", "--tasks", str(prompts), "--out", str(tmp_path / "s.jsonl"),
                                     "--model", "./nowhere.gguf"])
     assert out.exit_code == 2 and "error: model file not found: ./nowhere.gguf" in out.output
+
+
+def test_llamacpp_log_prints_errors_and_their_continuations_only(capfd):
+    """ggml numbers its levels DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5; warnings (one per
+    layer when a LoRA adapter loads) stay quiet, an error and its continued lines print."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="needs codepref[cpu]")
+    from codepref.generation import llamacpp
+
+    llamacpp._quiet_logs(llama_cpp, verbose=False)
+    log = llamacpp._log_state["callback"]
+    for level, text in [(2, b"info\n"), (3, b"warn "), (5, b"warn-cont\n"), (4, b"error "), (5, b"error-cont\n")]:
+        log(level, text, None)
+    err = capfd.readouterr().err
+    assert err == "error error-cont\n"
+    llamacpp._quiet_logs(llama_cpp, verbose=True)
+    log(3, b"warn\n", None)
+    assert capfd.readouterr().err == "warn\n"
+    llamacpp._quiet_logs(llama_cpp, verbose=False)
