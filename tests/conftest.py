@@ -9,6 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# codepref's llamacpp backend sets this before llama.cpp's library loads, but a test that
+# imports llama_cpp first (pytest.importorskip) would load it with spinning OpenMP threads,
+# many times slower on a busy 2-core machine. Set it for the whole test session.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
