@@ -12,6 +12,7 @@ execute    :func:`codepref.execution.stage.execute_samples`     ``matrices.jsonl
 rank       :func:`codepref.pairs.rank.rank_file`                ``pairs.jsonl``
 train      :func:`codepref.training.trainer.train`              ``adapter/``
 evaluate   :func:`codepref.evaluation.run.evaluate`             ``RUN/eval/NAME/BENCH.*``
+           (sqlfix: :func:`codepref.sql.benchmark.run_sqlfix`)
 =========  ===========================================  ==============================
 
 The run directory also holds ``config.json`` (the resolved config), ``config.sha256``,
@@ -29,6 +30,7 @@ checkpoint). A stage whose key changed is redone: its old outputs are moved to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -198,12 +200,12 @@ class Run:
         return f"{counts['solution']} solutions, {counts['test']} tests written"
 
     def sandbox_config(self, tasks: list[Task] | None = None, **changes):
+        """``[sandbox]`` (with ``changes``) plus what the tasks' languages need (SQL: the databases)."""
         sandbox = dataclasses.replace(self.config.sandbox, **changes)
-        if tasks and any(t.language == "sql" for t in tasks):
-            from codepref.sql.runner import sql_sandbox_config
-            from codepref.sql.task import sql_dir
+        if tasks:
+            from codepref.languages import sandbox_for
 
-            sandbox = sql_sandbox_config(sandbox, sql_dir(self.config.run.data_dir or os.environ.get("CODEPREF_DATA")))
+            sandbox = sandbox_for(sandbox, {t.language for t in tasks}, self.config.run.data_dir or None)
         return sandbox
 
     def execute(self, tasks: list[Task], samples: Path, out: Path) -> str:
@@ -243,7 +245,7 @@ class Run:
 
     def evaluate(self, name: str, adapter: Path | None, upstream: dict[str, str]) -> dict[str, Any]:
         """Evaluate the model of ``name`` (the base, or a round's adapter) on every benchmark."""
-        from codepref.evaluation.run import evaluate
+        from codepref.sql.benchmark import SQLFIX
 
         ev = self.config.evaluate
         out: dict[str, Any] = {}
@@ -251,30 +253,62 @@ class Run:
             d = self.dir / "eval" / name
             results = d / f"{bench}.results.jsonl"
             summary_file = d / f"{bench}.summary.json"
-            gen_cfg = self.generation_config(adapter, n_solutions=ev.n_samples, n_tests=0, test_samples=0,
-                                             temperature=ev.temperature, max_tokens=ev.max_tokens)
-
-            def generate(bench_tasks, path, gen_cfg=gen_cfg, bench=bench):
-                from codepref.generation.stage import generate_samples
-
-                generate_samples(bench_tasks, path, gen_cfg, progress=self.display.bar("completions"),
-                                 extra_header={"tasks": bench})
-
-            def work(bench=bench, d=d, results=results, summary_file=summary_file, generate=generate):
-                d.mkdir(parents=True, exist_ok=True)
-                s = evaluate(bench, None, results_path=results, summary_path=summary_file,
-                             config=self.sandbox_config(memory_mb=ev.memory_mb), ks=ev.ks,
-                             data_dir=self.config.run.data_dir or None, generate=generate, limit=ev.limit or None,
-                             progress=lambda unit: self.display.bar(unit))
-                return _pass_text(s)
-
+            if bench == SQLFIX:
+                made = d / f"{bench}.predictions.jsonl"
+                work = functools.partial(self._evaluate_sqlfix, adapter, results, summary_file)
+            else:
+                made = d / f"{bench}.samples.jsonl"
+                work = functools.partial(self._evaluate_code, bench, adapter, results, summary_file)
             sections = ["evaluate"]
             inputs = {**upstream, "model": self.config.generate.model, "backend": self.config.generate.backend,
                       "prompt_style": self.config.generate.prompt_style, "seed": str(self.config.generate.seed)}
-            self.stage(f"eval.{name}.{bench}", sections, inputs,
-                       [summary_file, results, d / f"{bench}.samples.jsonl"], work)
+            self.stage(f"eval.{name}.{bench}", sections, inputs, [summary_file, results, made], work)
             out[bench] = json.loads(summary_file.read_text())
         return out
+
+    def _evaluate_code(self, bench: str, adapter: Path | None, results: Path, summary_file: Path) -> str:
+        """pass@k of a code benchmark: ``n_samples`` samples per task, judged in the sandbox."""
+        from codepref.evaluation.run import evaluate
+
+        ev = self.config.evaluate
+        gen_cfg = self.generation_config(adapter, n_solutions=ev.n_samples, n_tests=0, test_samples=0,
+                                         temperature=ev.temperature, max_tokens=ev.max_tokens)
+
+        def generate(bench_tasks, path):
+            from codepref.generation.stage import generate_samples
+
+            generate_samples(bench_tasks, path, gen_cfg, progress=self.display.bar("completions"),
+                             extra_header={"tasks": bench})
+
+        results.parent.mkdir(parents=True, exist_ok=True)
+        s = evaluate(bench, None, results_path=results, summary_path=summary_file,
+                     config=self.sandbox_config(memory_mb=ev.memory_mb), ks=ev.ks,
+                     data_dir=self.config.run.data_dir or None, generate=generate, limit=ev.limit or None,
+                     progress=lambda unit: self.display.bar(unit))
+        return _pass_text(s)
+
+    def _evaluate_sqlfix(self, adapter: Path | None, results: Path, summary_file: Path) -> str:
+        """sqlfix's success rate: one fix per task (``[evaluate]`` temperature and max_tokens),
+        judged like ``codepref sql evaluate``; the sandbox is ``[sandbox]``'s."""
+        from codepref.sql.benchmark import run_sqlfix
+        from codepref.sql.predict import predict_sql
+
+        ev = self.config.evaluate
+        gen = self.generation_config(adapter)
+        if ev.n_samples > 1:
+            self.display.note(f"sqlfix scores one prediction per task; [evaluate] n_samples = {ev.n_samples} "
+                              "applies to the code benchmarks only")
+
+        def predict(tasks, directory, path):
+            predict_sql(tasks, directory, path, model=gen.model, backend=gen.backend, style=gen.prompt_style,
+                        temperature=ev.temperature, max_tokens=ev.max_tokens, seed=gen.seed,
+                        backend_options=gen.backend_options, progress=self.display.bar("tasks"))
+
+        results.parent.mkdir(parents=True, exist_ok=True)
+        s = run_sqlfix(None, results_path=results, summary_path=summary_file, data=self.config.run.data_dir or None,
+                       config=self.config.sandbox, predict=predict, limit=ev.limit or None,
+                       progress=lambda unit: self.display.bar(unit))
+        return _pass_text(s)
 
     # ----------------------------------------------------------------- the end
 

@@ -136,15 +136,18 @@ class EvaluateSection:
 
     Attributes:
         benchmarks: task-set names with hidden tests (``humaneval``, ``humaneval+``, ``mbpp+``
-            ...); empty for no evaluation. Default ``["humaneval"]``.
+            ...), or ``sqlfix`` (one fix per task at ``temperature``, its success rate reported
+            as pass@1; see :mod:`codepref.sql.benchmark`); empty for no evaluation.
+            Default ``["humaneval"]``.
         limit: evaluate on the first ``limit`` tasks of each benchmark (0 = all). Default 0.
-        n_samples: samples per task (n of pass@k). Default 1.
+        n_samples: samples per task (n of pass@k; sqlfix always takes one). Default 1.
         temperature: sampling temperature (0 = greedy). Default 0.0.
         max_tokens: most new tokens per sample. Default 512.
         ks: the k of pass@k (a k above ``n_samples`` is not reported). Default ``[1]``.
         before: evaluate the base model too. Default true.
         every_round: evaluate after every round (else only after the last). Default false.
-        memory_mb: sandbox memory per container for evaluation. Default 4096.
+        memory_mb: sandbox memory per container for evaluating code benchmarks (sqlfix
+            uses ``[sandbox]``'s). Default 4096.
     """
 
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])

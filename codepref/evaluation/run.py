@@ -120,7 +120,8 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
         if not is_plus(task) and not task.tests:
             raise InputError(f"task {task_id!r} has no tests to judge samples with")
         if task.language != "python":
-            raise InputError(f"task {task_id!r} is {task.language}; evaluate judges Python benchmarks")
+            raise InputError(f"task {task_id!r} is {task.language}; this judges Python benchmarks "
+                             "(sqlfix: codepref.sql.benchmark.run_sqlfix)")
 
     settings = {
         "benchmark": benchmark,

@@ -106,8 +106,15 @@ def load_task_map(spec: str) -> dict[str, Task]:
 
 
 def samples_task_set(samples_path: str | os.PathLike[str]) -> str | None:
-    """The registered task set named in a samples file's header (``tasks``), if any."""
+    """The registered task set named in a samples file's header, if any.
+
+    The header's ``tasks`` is the set's name, or (``codepref generate``) its description
+    ``{"name", "version", "sha256", "tasks"}``; one read from a file given by path
+    (version ``file``) cannot be reloaded by its name, so it gives None.
+    """
     name = (read_header(samples_path) or {}).get("tasks")
+    if isinstance(name, dict):
+        name = name.get("name") if name.get("version") != "file" else None
     if not isinstance(name, str):
         return None
     try:

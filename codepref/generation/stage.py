@@ -1,9 +1,14 @@
 """The generate stage: tasks -> a samples JSONL of solutions and self-generated tests.
 
 For each task, ``n_solutions`` solutions are sampled and ``test_samples`` test-writing
-completions; the latter are parsed into single independent asserts, pooled, deduplicated
-and capped at ``n_tests`` (:mod:`codepref.generation.testparse`). Every record is a
-:class:`~codepref.records.Sample`; its key is ``(task_id, kind, index)``.
+completions; the latter are parsed into single independent tests, pooled, deduplicated
+and capped at ``n_tests``. Every record is a :class:`~codepref.records.Sample`; its key is
+``(task_id, kind, index)``.
+
+Prompts and parsing are the task language's :class:`~codepref.languages.GenerationHooks`:
+Python asks for functions and asserts (:mod:`codepref.generation.prompts`,
+:mod:`codepref.generation.testparse`), SQL for a fixed query and result checks
+(:mod:`codepref.sql.prompts`, :mod:`codepref.sql.extract`); a chunk may mix languages.
 
 Resuming: the output is a :class:`~codepref.records.ResumableJsonl`. A rerun asks the
 backend only for the solution indices that are missing, with the same per-sample seeds
@@ -12,9 +17,9 @@ backend call; a task with any test record counts as having its tests. Tasks go t
 backend ``chunk_tasks`` at a time and each chunk is written as soon as it is done, so an
 interruption loses at most one chunk.
 
-Solution text: in completion style, the program is ``task.prompt + completion``; in chat
-style, the code is extracted from the answer (``prefill + completion`` where the backend
-prefills) by :mod:`codepref.generation.extract`.
+Solution text: the language's ``solution_text`` of the answer (``prefill + completion``
+where the backend prefills). Python: in completion style the program is ``task.prompt +
+completion``; in chat style the code is extracted by :mod:`codepref.generation.extract`.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from typing import Any
 
 from codepref.config import GenerationConfig
 from codepref.generation.backend import Completion, Generator, Request, SamplingParams, open_generator
-from codepref.generation.prompts import PromptSpec, solution_prompt, unit_test_prompt
-from codepref.generation.testparse import candidate_asserts, parse_asserts, prompt_names
+from codepref.generation.prompts import PromptSpec
+from codepref.languages import generation_hooks
 from codepref.records import ResumableJsonl, Sample, Task, make_header
 
 #: ``progress(done, total) -> tick(n)``, as made by ``codepref.cli.common.tqdm_progress``.
@@ -69,12 +74,14 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
 
     Returns:
         Counts: ``solution`` and ``test`` records written, ``raw_tests`` test completions,
-        ``tests_dropped`` assert-like statements not kept (syntax errors, not calling the
-        function, reading outside names, duplicates, over the cap),
-        ``skipped_tests`` tasks without an entry point (no tests asked).
+        ``tests_dropped`` test-like statements not kept (Python: syntax errors, not calling
+        the function, reading outside names; SQL: incomplete or non-query statements;
+        duplicates and those over the cap), ``skipped_tests`` tasks whose language asks
+        no tests of them (Python tasks without an entry point).
 
     Raises:
-        InputError: duplicated task ids. ModelError: the model cannot be loaded.
+        InputError: duplicated task ids, a language codepref cannot prompt for.
+        UnknownNameError: an unknown language. ModelError: the model cannot be loaded.
         OutputMismatchError: ``out_path`` holds samples made with other settings.
     """
     from codepref.errors import InputError
@@ -85,6 +92,8 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         if t.id in seen_ids:
             raise InputError(f"task id {t.id!r} appears twice")
         seen_ids.add(t.id)
+    for language in sorted({t.language for t in tasks}):
+        generation_hooks(language)  # fail before any sampling on a language without prompts
     header = make_header("samples", settings_of(config), **(extra_header or {}))
     out = ResumableJsonl(out_path, header, key=sample_key)
     done = out.open()
@@ -132,16 +141,17 @@ def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, count
     requests: list[Request] = []
     plan: list[tuple[Task, str, list[int], PromptSpec]] = []
     for task, (sol_idx, want_tests) in chunk:
+        hooks = generation_hooks(task.language)
         if sol_idx:
-            spec = solution_prompt(task, style)
+            spec = hooks.solution_prompt(task, style)
             requests.append(Request(spec, sol_params, tuple(seed_for(config.seed, task.id, "solution", i)
                                                             for i in sol_idx)))
             plan.append((task, "solution", sol_idx, spec))
         if want_tests:
-            if not task.entry_point:
+            spec = hooks.test_prompt(task, style, config.n_tests)
+            if spec is None:
                 counts["skipped_tests"] += 1
                 continue
-            spec = unit_test_prompt(task, style, count=config.n_tests)
             idx = list(range(config.test_samples))
             requests.append(Request(spec, test_params, tuple(seed_for(config.seed, task.id, "test", j) for j in idx)))
             plan.append((task, "test", idx, spec))
@@ -172,37 +182,27 @@ def _params(config: GenerationConfig, style: str, seed: int, c: Completion, max_
 
 def _solution_record(task, index, spec, c, gen, config, seed) -> dict[str, Any]:
     answer = _answer(spec, c, gen)
-    if spec.style == "completion":
-        code = task.prompt + c.text
-    else:
-        code = _extract(answer, task)
+    code = generation_hooks(task.language).solution_text(task, spec.style, answer)
     return dataclasses.asdict(Sample(task.id, "solution", index, code, gen.id,
                                      _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
 
 
 def _test_records(task, spec, req, comps, gen, config, counts):
     counts["raw_tests"] += len(comps)
-    known = prompt_names(task.prompt)
+    parse = generation_hooks(task.language).parse_tests
     seen: set[str] = set()
     index = 0
     for j, (seed, c) in enumerate(zip(req.seeds, comps)):
         answer = _answer(spec, c, gen)
         room = config.n_tests - index
-        found = parse_asserts(answer, task.entry_point, known_names=known, seen=seen, limit=None)
+        found, candidates = parse(task, answer, seen)
         kept = found[:max(room, 0)]
-        counts["tests_dropped"] += len(candidate_asserts(answer)) - len(kept)
+        counts["tests_dropped"] += candidates - len(kept)
         for a in kept:
             params = _params(config, spec.style, seed, c, config.test_max_tokens) | {"test_sample": j}
             counts["test"] += 1
             yield dataclasses.asdict(Sample(task.id, "test", index, a, gen.id, params, None, answer))
             index += 1
-
-
-def _extract(answer: str, task: Task) -> str:
-    """The solution code in a chat answer (fences, prose), sanitised to what the entry point needs."""
-    from codepref.generation.extract import extract_solution
-
-    return extract_solution(answer, task.entry_point)
 
 
 def _delta(tick):

@@ -1,22 +1,34 @@
-"""Languages: how to turn a solution and a test into a program, and how to run it.
+"""Languages: how to run a solution with a test, and how to ask a model for both.
 
-Each language is one frozen :class:`Language` in :data:`LANGUAGES`. The executor knows
-nothing language-specific: it writes ``assemble(solution, test)`` to ``filename`` in the
-container and runs ``argv`` (``{file}`` is that file's path). A language with
-``inproc_python=True`` may instead be run inside a fresh fork of the sandbox server's own
-Python interpreter, which skips an interpreter start per program; the result is the same.
+Each language is one frozen :class:`Language` in :data:`LANGUAGES`; the registry is the one
+place a language is plugged in. The executor knows nothing language-specific: it writes
+``assemble(solution, test)`` to ``filename`` in the container and runs ``argv`` (``{file}``
+is that file's path). A language with ``inproc_python=True`` may instead be run inside a
+fresh fork of the sandbox server's own Python interpreter, which skips an interpreter start
+per program; the result is the same. ``sandbox`` adds what the language's programs need
+from the container (SQL: the read-only database mount), see :func:`sandbox_for`.
 
-Adding SQL or a compiled language is a new module with one ``Language`` and one
+The generate stage knows nothing language-specific either: it asks the language's
+:class:`GenerationHooks` for the solution and test prompts and for how to read the model's
+answers (Python: functions and asserts; SQL: a fixed query and result checks).
+
+Adding a compiled language is a new module with one ``Language`` and one
 ``LANGUAGES.register`` line below; e.g. a compiled language can use
 ``argv=("sh", "-c", "g++ -O1 -o {dir}/a.out {file} && {dir}/a.out")``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codepref.registry import Registry
+
+if TYPE_CHECKING:
+    from codepref.config import SandboxConfig
+    from codepref.generation.prompts import PromptSpec
+    from codepref.records import Task
 
 
 def concatenate(solution: str, test: str) -> str:
@@ -25,8 +37,32 @@ def concatenate(solution: str, test: str) -> str:
 
 
 @dataclass(frozen=True)
+class GenerationHooks:
+    """How the generate stage asks a model for one language's samples and reads the answers.
+
+    Attributes:
+        solution_prompt: ``(task, style) -> PromptSpec`` asking for one solution; ``style``
+            is ``completion`` or ``chat`` (see :mod:`codepref.generation.prompts`).
+        test_prompt: ``(task, style, count) -> PromptSpec | None`` asking for up to ``count``
+            tests without showing a solution; None when the task cannot have
+            self-generated tests (a Python task without an entry point).
+        solution_text: ``(task, style, answer) -> str``: the solution's program text from the
+            model's whole answer (the prefill, if sent, plus the completion).
+        parse_tests: ``(task, answer, seen) -> (tests, candidates)``: the valid, independent
+            tests in one answer that are not in ``seen`` (normalised tests already kept for
+            the task; the new ones are added to it), in order, and how many test-like
+            statements the answer held in all (for the dropped-tests count).
+    """
+
+    solution_prompt: Callable[[Task, str], PromptSpec]
+    test_prompt: Callable[[Task, str, int], PromptSpec | None]
+    solution_text: Callable[[Task, str, str], str]
+    parse_tests: Callable[[Task, str, set[str]], tuple[list[str], int]]
+
+
+@dataclass(frozen=True)
 class Language:
-    """One programming language the sandbox can run.
+    """One programming language the sandbox can run and the generate stage can prompt for.
 
     Attributes:
         name: the registry name ("python", "sql" ...).
@@ -35,6 +71,10 @@ class Language:
             program's private working directory.
         assemble: ``(solution, test) -> program`` for matrix cells.
         inproc_python: the program is Python and may run in a fork of the server.
+        generation: prompts and answer parsing for the generate stage; None if codepref
+            cannot sample this language (its samples can still be executed).
+        sandbox: ``(config, data_dir) -> config`` adding what the programs need from the
+            container (mounts ...); ``data_dir`` is the data root (None: ``$CODEPREF_DATA``).
     """
 
     name: str
@@ -42,6 +82,8 @@ class Language:
     argv: tuple[str, ...]
     assemble: Callable[[str, str], str] = concatenate
     inproc_python: bool = False
+    generation: GenerationHooks | None = None
+    sandbox: Callable[[SandboxConfig, str | None], SandboxConfig] | None = None
 
 
 LANGUAGES: Registry[Language] = Registry("language")
@@ -52,3 +94,31 @@ LANGUAGES.register("sql", "codepref.languages.sql:SQL")
 def get_language(name: str) -> Language:
     """The registered language called ``name`` (UnknownNameError with suggestions if none)."""
     return LANGUAGES.get(name)
+
+
+def generation_hooks(name: str) -> GenerationHooks:
+    """The generate stage's hooks of language ``name``.
+
+    Raises:
+        UnknownNameError: no such language. InputError: the language has no prompts.
+    """
+    from codepref.errors import InputError
+
+    hooks = get_language(name).generation
+    if hooks is None:
+        raise InputError(f"codepref cannot generate {name} samples (the language has no prompts)")
+    return hooks
+
+
+def sandbox_for(config: SandboxConfig, languages: Iterable[str], data_dir: str | None = None) -> SandboxConfig:
+    """``config`` with what the programs of every named language need (e.g. SQL's databases).
+
+    Raises:
+        UnknownNameError: an unknown language; ConfigError: a language's data is missing
+            (SQL without a database directory).
+    """
+    for name in sorted(set(languages)):
+        hook = get_language(name).sandbox
+        if hook is not None:
+            config = hook(config, data_dir)
+    return config

@@ -21,13 +21,26 @@ Matrix cells (a candidate fix x a candidate test): :func:`assemble` makes the sc
    value fails the cell.
 
 Tests for UPDATE/DELETE fixes simply query the changed tables.
+
+Generation (:data:`SQL`'s hooks): a solution is the corrected SQL asked for with
+:func:`codepref.sql.prompts.fix_prompt` and read with :func:`codepref.sql.extract.extract_sql`;
+tests are the result checks above, asked for with :func:`codepref.sql.prompts.tests_prompt`
+and read with :func:`codepref.sql.extract.extract_sql_tests`. A task's ``prompt`` is the
+problem statement (schema, issue, the user's SQL) and its ``setup`` the database directive.
 """
 
 from __future__ import annotations
 
 import re
 
-from codepref.languages import Language
+from typing import TYPE_CHECKING
+
+from codepref.languages import GenerationHooks, Language
+
+if TYPE_CHECKING:
+    from codepref.config import SandboxConfig
+    from codepref.generation.prompts import PromptSpec
+    from codepref.records import Task
 
 DB_DIRECTIVE = "-- codepref-db:"
 MOUNT = "/data/sql"
@@ -80,10 +93,49 @@ def _strip_leading_comments(sql: str) -> str:
     return remove_comments([sql])[0]
 
 
+def fix_prompt(task: Task, style: str) -> PromptSpec:
+    """The prompt asking for the corrected SQL of ``task``."""
+    from codepref.sql.prompts import fix_prompt as make
+
+    return make(task.prompt, style)
+
+
+def checks_prompt(task: Task, style: str, count: int) -> PromptSpec:
+    """The prompt asking for ``count`` result checks of a fix of ``task`` (no fix shown)."""
+    from codepref.sql.prompts import tests_prompt
+
+    return tests_prompt(task.prompt, style, count)
+
+
+def solution_text(task: Task, style: str, answer: str) -> str:
+    """The SQL of the answer's last SQL block (either style: the prefill opens the block)."""
+    from codepref.sql.extract import extract_sql
+
+    return extract_sql(answer)
+
+
+def read_checks(task: Task, answer: str, seen: set[str]) -> tuple[list[str], int]:
+    """New complete check queries in ``answer``, and all statements it held."""
+    from codepref.sql.extract import candidate_checks, extract_sql_tests
+
+    return extract_sql_tests(answer, seen=seen), len(candidate_checks(answer))
+
+
+def sandbox(config: SandboxConfig, data_dir: str | None) -> SandboxConfig:
+    """``config`` plus the read-only database mount at ``/data/sql`` (ConfigError without data)."""
+    from codepref.sql.runner import sql_sandbox_config
+    from codepref.sql.task import sql_dir
+
+    return sql_sandbox_config(config, sql_dir(data_dir))
+
+
 SQL = Language(
     name="sql",
     filename="program.sql",
     argv=("sh", "-c", _RUN),
     assemble=assemble,
     inproc_python=False,
+    generation=GenerationHooks(solution_prompt=fix_prompt, test_prompt=checks_prompt,
+                               solution_text=solution_text, parse_tests=read_checks),
+    sandbox=sandbox,
 )

@@ -220,8 +220,10 @@ def evaluate_sqlfix(
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
     progress: ProgressFactory | None = None,
+    limit: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ``sqlfix`` benchmark in one call (what ``codepref evaluate --benchmark sqlfix`` needs).
+    """The ``sqlfix`` benchmark in one call (``codepref evaluate --benchmark sqlfix`` runs it
+    through :func:`codepref.sql.benchmark.run_sqlfix`).
 
     Args:
         predictions_path: one line per task (``instance_id``/``task_id`` and ``pred_sqls``,
@@ -230,6 +232,7 @@ def evaluate_sqlfix(
         out_path: per-task records JSONL (resumable); None keeps them in memory only.
         tasks_path: another task file instead of the shipped sqlfix set.
         config, query_timeout_s, progress: see :func:`evaluate_sql`.
+        limit: judge only the first ``limit`` tasks (predictions must be for those).
 
     Returns:
         ``(summary, records)``: success rate overall and per category, and one record per task.
@@ -239,7 +242,7 @@ def evaluate_sqlfix(
 
     directory = sql_dir(data)
     path = Path(tasks_path) if tasks_path else sqlfix_path()
-    tasks = read_sql_tasks(path)
+    tasks = read_sql_tasks(path)[:limit]
     preds = read_predictions(predictions_path, tasks)
     summary, records = evaluate_sql(tasks, preds, directory, out_path=out_path,
                                     benchmark="sqlfix" if tasks_path is None else path.stem, config=config,

@@ -85,22 +85,39 @@ def is_complete_query(sql: str) -> bool:
         return False
 
 
-def extract_sql_tests(text: str, limit: int | None = None) -> list[str]:
-    """Distinct complete check queries in ``text`` (fenced or not), in order of appearance."""
+def candidate_checks(text: str) -> list[str]:
+    """Every non-empty statement of the answer's SQL blocks (the whole text if it has none),
+    comments removed: what :func:`extract_sql_tests` chooses from."""
     text = text.replace("\x00", "")
     bodies = [body for lang, body in _blocks(text) if lang in _SQL_LANGS] or [text]
-    seen: set[str] = set()
-    out: list[str] = []
+    out = []
     for body in bodies:
         for statement in split_statements(body):
             statement = remove_comments([statement])[0]
-            if not is_complete_query(statement):
-                continue
-            key = _normal(statement)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(statement + ";")
-            if limit is not None and len(out) >= limit:
-                return out
+            if statement.strip():
+                out.append(statement)
+    return out
+
+
+def extract_sql_tests(text: str, limit: int | None = None, seen: set[str] | None = None) -> list[str]:
+    """Distinct complete check queries in ``text`` (fenced or not), in order of appearance.
+
+    Args:
+        text: the model's answer.
+        limit: keep at most this many (None: all).
+        seen: normalised checks kept before (e.g. from other answers for the same task);
+            they count as duplicates, and the kept ones are added to it.
+    """
+    seen = set() if seen is None else seen
+    out: list[str] = []
+    for statement in candidate_checks(text):
+        if limit is not None and len(out) >= limit:
+            break
+        if not is_complete_query(statement):
+            continue
+        key = _normal(statement)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(statement + ";")
     return out

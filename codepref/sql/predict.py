@@ -48,7 +48,8 @@ def predict_sql(
         directory: the database directory (the prompt shows the schema).
         out_path: predictions JSONL (resumable).
         model, backend, backend_options: what generates (see ``codepref generate``).
-        style: ``chat`` (instruct models) or ``completion``.
+        style: ``chat`` (instruct models), ``completion`` or ``auto`` (the backend's default
+            for the model, as ``codepref generate`` picks it).
         temperature, max_tokens, seed: sampling (temperature 0 = greedy).
         chunk: tasks sent to the backend at once (each chunk is written when done).
         generator: an open backend to use instead of opening one.
@@ -68,6 +69,8 @@ def predict_sql(
     try:
         if todo and generator is None:
             own = generator = open_generator(backend, model, **(backend_options or {}))
+        if todo and style == "auto":
+            style = "chat" if generator.chat_default else "completion"
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
             specs = [fix_prompt(problem_text(t, db_file(directory, t.db_id)), style) for t in part]

@@ -50,3 +50,17 @@ def test_importing_the_command_stays_light():
             "print(sorted(m for m in ('torch', 'numpy', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_sqlfix_errors_are_one_line(tmp_path):
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"instance_id": "sqlfix/chinok/001", "sql": "SELECT 1"}) + "\n")
+    r = run("-b", "sqlfix", "--samples", str(preds), "--data-dir", str(DATA))
+    assert r.exit_code == 2
+    assert r.output == (f"error: {preds}:1: unknown task 'sqlfix/chinok/001'; "
+                        "did you mean 'sqlfix/chinook/001' or 'sqlfix/chinook/031'?\n")
+    r = run("-b", "sqlfix", "--model", "smollm2-135m-instruct", "--n", "4", "--data-dir", str(DATA))
+    assert r.exit_code == 2 and "sqlfix scores one prediction per task; got --n 4" in r.output
+    r = CliRunner(env={"CODEPREF_DATA": ""}).invoke(main, ["evaluate", "-b", "sqlfix", "--samples", str(preds)])
+    assert r.exit_code == 2 and "no database directory" in r.output
+    assert "sqlfix" in run("--help").output
