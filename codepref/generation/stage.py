@@ -77,7 +77,9 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         ``tests_dropped`` test-like statements not kept (Python: syntax errors, not calling
         the function, reading outside names; SQL: incomplete or non-query statements;
         duplicates and those over the cap), ``skipped_tests`` tasks whose language asks
-        no tests of them (Python tasks without an entry point).
+        no tests of them (Python tasks without an entry point), ``derived_tests`` tests
+        made from the task's own solutions (included in ``test``; SQL, see
+        :class:`~codepref.languages.GenerationHooks`).
 
     Raises:
         InputError: duplicated task ids, a language codepref cannot prompt for.
@@ -158,13 +160,16 @@ def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, count
     if not requests:
         return
     outs = gen.generate(requests, progress=_delta(tick))
+    solutions: dict[str, list[str]] = {}  # this chunk's solution texts (a task's come before its tests)
     for (task, kind, idx, spec), req, comps in zip(plan, requests, outs):
         if kind == "solution":
             for i, seed, c in zip(idx, req.seeds, comps):
                 counts["solution"] += 1
-                yield _solution_record(task, i, spec, c, gen, config, seed)
+                record = _solution_record(task, i, spec, c, gen, config, seed)
+                solutions.setdefault(task.id, []).append(record["text"])
+                yield record
         else:
-            yield from _test_records(task, spec, req, comps, gen, config, counts)
+            yield from _test_records(task, spec, req, comps, gen, config, counts, solutions.get(task.id, []))
 
 
 def _answer(spec: PromptSpec, c: Completion, gen: Generator) -> str:
@@ -187,15 +192,31 @@ def _solution_record(task, index, spec, c, gen, config, seed) -> dict[str, Any]:
                                      _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
 
 
-def _test_records(task, spec, req, comps, gen, config, counts):
+def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[str]):
+    """The task's test records: the model's own tests, and tests derived from its solutions.
+
+    With a language's ``solution_tests`` hook, those derived from this run's solutions take
+    up to half of the ``n_tests`` cap (rounded up) and the model's tests the rest; room one
+    kind leaves is filled by the other. (A resumed task whose solutions came from an
+    earlier run gets the model's tests only.)
+    """
+    hooks = generation_hooks(task.language)
     counts["raw_tests"] += len(comps)
-    parse = generation_hooks(task.language).parse_tests
-    seen: set[str] = set()
+    seen: set[str] = set()  # the model's tests, normalised by parse_tests
+    derived = hooks.solution_tests(task, solutions) if hooks.solution_tests and solutions else []
+    derived = list(dict.fromkeys(derived))
+    head, rest = derived[:(config.n_tests + 1) // 2], derived[(config.n_tests + 1) // 2:]
     index = 0
+    for t in head:
+        counts["derived_tests"] += 1
+        counts["test"] += 1
+        yield _derived_record(task, index, t, gen, config)
+        index += 1
     for j, (seed, c) in enumerate(zip(req.seeds, comps)):
         answer = _answer(spec, c, gen)
         room = config.n_tests - index
-        found, candidates = parse(task, answer, seen)
+        found, candidates = hooks.parse_tests(task, answer, seen)
+        found = [a for a in found if a not in head]
         kept = found[:max(room, 0)]
         counts["tests_dropped"] += candidates - len(kept)
         for a in kept:
@@ -203,6 +224,17 @@ def _test_records(task, spec, req, comps, gen, config, counts):
             counts["test"] += 1
             yield dataclasses.asdict(Sample(task.id, "test", index, a, gen.id, params, None, answer))
             index += 1
+    for t in rest[:max(config.n_tests - index, 0)]:
+        counts["derived_tests"] += 1
+        counts["test"] += 1
+        yield _derived_record(task, index, t, gen, config)
+        index += 1
+
+
+def _derived_record(task, index: int, test: str, gen, config) -> dict[str, Any]:
+    """A test made from one of the task's sampled solutions (no completion of its own)."""
+    return dataclasses.asdict(Sample(task.id, "test", index, test, gen.id,
+                                     {"source": "solution", "max_tokens": config.test_max_tokens}, None, ""))
 
 
 def _delta(tick):

@@ -52,12 +52,19 @@ class GenerationHooks:
             tests in one answer that are not in ``seen`` (normalised tests already kept for
             the task; the new ones are added to it), in order, and how many test-like
             statements the answer held in all (for the dropped-tests count).
+        solution_tests: optional ``(task, solutions) -> tests`` derived from the task's own
+            sampled solutions (never from a reference): SQL turns each candidate query into
+            the check "the fix returns the same rows", so the pass matrix records which
+            candidates agree on their result (self-consistency; CodeT's dual agreement
+            with execution results as tests). Weak models write few useful checks of
+            their own; these give the scorers a signal anyway.
     """
 
     solution_prompt: Callable[[Task, str], PromptSpec]
     test_prompt: Callable[[Task, str, int], PromptSpec | None]
     solution_text: Callable[[Task, str, str], str]
     parse_tests: Callable[[Task, str, set[str]], tuple[list[str], int]]
+    solution_tests: Callable[[Task, list[str]], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ Tests for UPDATE/DELETE fixes simply query the changed tables.
 Generation (:data:`SQL`'s hooks): a solution is the corrected SQL asked for with
 :func:`codepref.sql.prompts.fix_prompt` and read with :func:`codepref.sql.extract.extract_sql`;
 tests are the result checks above, asked for with :func:`codepref.sql.prompts.tests_prompt`
-and read with :func:`codepref.sql.extract.extract_sql_tests`. A task's ``prompt`` is the
+and read with :func:`codepref.sql.extract.extract_sql_tests`, plus one check per sampled
+fix, "the same rows as this fix" (:func:`agreement_checks`), so that the pass matrix shows
+which candidates agree even when the model's own checks say little. A task's ``prompt`` is the
 problem statement (schema, issue, the user's SQL) and its ``setup`` the database directive.
 """
 
@@ -87,6 +89,47 @@ def assemble(solution: str, test: str) -> str:
     return head + "\n".join(body) + "\n"
 
 
+def same_rows_check(query: str, *, order: bool = False, multiset: bool = False) -> str:
+    """A check that ``result`` holds exactly the rows of ``query`` (one query, no ``;``).
+
+    Rows are compared as sets (``EXCEPT`` both ways); with ``order`` each row is numbered
+    first (``result``'s rowid against ``ROW_NUMBER() OVER ()`` of the query); with
+    ``multiset`` the row counts must agree too. A column-count mismatch is an SQL error, so
+    the cell fails. Unlike soft EX there is no rounding.
+    """
+    mine, theirs = "SELECT * FROM result", f"SELECT * FROM ({query})"
+    if order:
+        mine, theirs = "SELECT rowid, * FROM result", f"SELECT ROW_NUMBER() OVER (), * FROM ({query})"
+    check = f"SELECT NOT EXISTS ({mine} EXCEPT {theirs}) AND NOT EXISTS ({theirs} EXCEPT {mine})"
+    if multiset:
+        check += f" AND (SELECT COUNT(*) FROM result) = (SELECT COUNT(*) FROM ({query}))"
+    return check
+
+
+def agreement_checks(task: Task, solutions: list[str]) -> list[str]:
+    """One check per distinct sampled fix that is a single query: "the same rows as it".
+
+    In a pass matrix these columns group the candidates by their result: the fix most
+    others agree with scores highest under CodeT (self-consistency of execution results,
+    as in MBR-exec). Fixes that are not a single query (UPDATE/DELETE ...) give no check.
+    The row order counts when the task's ``conditions`` say so.
+    """
+    conditions = (task.metadata.get("sql_task") or {}).get("conditions") or {}
+    out: list[str] = []
+    for sol in solutions:
+        statements = _statements(sol)
+        if len(statements) != 1:
+            continue
+        query = _strip_leading_comments(statements[0]).strip()
+        if not _QUERY_START.match(query):
+            continue
+        check = same_rows_check(query, order=bool(conditions.get("order")),
+                                multiset=bool(conditions.get("multiset"))) + ";"
+        if check not in out:
+            out.append(check)
+    return out
+
+
 def _strip_leading_comments(sql: str) -> str:
     from codepref.sql.compare import remove_comments
 
@@ -136,6 +179,7 @@ SQL = Language(
     assemble=assemble,
     inproc_python=False,
     generation=GenerationHooks(solution_prompt=fix_prompt, test_prompt=checks_prompt,
-                               solution_text=solution_text, parse_tests=read_checks),
+                               solution_text=solution_text, parse_tests=read_checks,
+                               solution_tests=agreement_checks),
     sandbox=sandbox,
 )

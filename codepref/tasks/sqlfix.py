@@ -36,11 +36,11 @@ def gold_check(task: SqlTask) -> str | None:
     """A SQL check that ``result`` holds the gold query's rows, or None for tasks whose
     gold SQL is not a single query or that have their own test cases.
 
-    Rows are compared as sets (``EXCEPT`` both ways); with the ``order`` condition each row
-    is numbered first (``result``'s rowid against ``ROW_NUMBER() OVER ()`` of the gold
-    query); with ``multiset`` the row counts must agree too. Unlike soft EX there is no
-    rounding, so an equivalent fix with different float arithmetic can fail this check.
+    See :func:`codepref.languages.sql.same_rows_check` (the ``order`` and ``multiset``
+    conditions apply). Unlike soft EX there is no rounding, so an equivalent fix with
+    different float arithmetic can fail this check.
     """
+    from codepref.languages.sql import same_rows_check
     from codepref.sql.compare import remove_comments, split_statements
 
     statements = [s for text in task.sol_sql for s in split_statements(text)]
@@ -49,13 +49,8 @@ def gold_check(task: SqlTask) -> str | None:
     gold = remove_comments(statements)[0]
     if not gold.lstrip().upper().startswith(("SELECT", "WITH", "VALUES")):
         return None
-    mine, theirs = "SELECT * FROM result", f"SELECT * FROM ({gold})"
-    if task.conditions.get("order"):
-        mine, theirs = "SELECT rowid, * FROM result", f"SELECT ROW_NUMBER() OVER (), * FROM ({gold})"
-    check = f"SELECT NOT EXISTS ({mine} EXCEPT {theirs}) AND NOT EXISTS ({theirs} EXCEPT {mine})"
-    if task.conditions.get("multiset"):
-        check += f" AND (SELECT COUNT(*) FROM result) = (SELECT COUNT(*) FROM ({gold}))"
-    return check
+    return same_rows_check(gold, order=bool(task.conditions.get("order")),
+                           multiset=bool(task.conditions.get("multiset")))
 
 
 def to_task(task: SqlTask, directory: Path) -> Task:

@@ -42,9 +42,14 @@ def test_generate_sql_samples_then_execute(tmp_path, shared_data, monkeypatch):
     for s in solutions:  # the SQL fix prompt (its prefilled fence), read as SQL
         assert s["raw"].startswith("```sql\n") and "def " not in s["text"]
         assert s["params"]["style"] == "chat"
-    for t in (s for s in rows if s["kind"] == "test"):
-        assert t["raw"].startswith("```sql\nSELECT ") and t["text"].endswith(";")
-        assert t["text"].split(None, 1)[0].upper() in ("SELECT", "WITH", "VALUES")
+    tests = [s for s in rows if s["kind"] == "test"]
+    for t in tests:
+        assert t["text"].endswith(";") and t["text"].split(None, 1)[0].upper() in ("SELECT", "WITH", "VALUES")
+        if t["params"].get("source") != "solution":  # the model's own checks
+            assert t["raw"].startswith("```sql\nSELECT ")
+    for task_id in ("sqlfix/chinook/001", "sqlfix/chinook/002"):  # at most n_tests, indices 0..k-1
+        idx = [t["index"] for t in tests if t["task_id"] == task_id]
+        assert idx == list(range(len(idx))) and len(idx) <= 4
 
     # A gold fix, the issue SQL and a check from a model-style answer, beside the model's samples.
     raw = json.loads(sqlfix_path().read_text().splitlines()[0])
@@ -53,9 +58,12 @@ def test_generate_sql_samples_then_execute(tmp_path, shared_data, monkeypatch):
     task = sqlfix.load(data_dir=shared_data).by_id()[task_id]
     checks, _ = generation_hooks(task.language).parse_tests(task, answer, set())
     assert checks == ["SELECT COUNT(*) = 275 FROM result;"]
+    gold_same, issue_same = generation_hooks("sql").solution_tests(task, [raw["sol_sql"][0], raw["issue_sql"][0]])
     extra = [{"task_id": task_id, "kind": "solution", "index": 2, "text": raw["sol_sql"][0]},
              {"task_id": task_id, "kind": "solution", "index": 3, "text": raw["issue_sql"][0]},
-             {"task_id": task_id, "kind": "test", "index": 100, "text": checks[0]}]
+             {"task_id": task_id, "kind": "test", "index": 100, "text": checks[0]},
+             {"task_id": task_id, "kind": "test", "index": 101, "text": gold_same},
+             {"task_id": task_id, "kind": "test", "index": 102, "text": issue_same}]
     with samples.open("a") as fh:
         fh.writelines(json.dumps(e) + "\n" for e in extra)
 
@@ -69,6 +77,10 @@ def test_generate_sql_samples_then_execute(tmp_path, shared_data, monkeypatch):
     column = m["test_index"].index(100)
     assert m["outcomes"][2][column] == "passed"  # the gold fix keeps all 275 artists
     assert m["outcomes"][3][column] == "failed"  # the issue SQL's inner join drops 71
+    # agreement checks: each fix passes "same rows as itself" and fails "same rows as the other"
+    gold_col, issue_col = m["test_index"].index(101), m["test_index"].index(102)
+    assert (m["outcomes"][2][gold_col], m["outcomes"][2][issue_col]) == ("passed", "failed")
+    assert (m["outcomes"][3][gold_col], m["outcomes"][3][issue_col]) == ("failed", "passed")
     assert not any(o == "sandbox_error" for mat in by_task.values() for row in mat["outcomes"] for o in row)
 
 

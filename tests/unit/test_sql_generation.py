@@ -124,3 +124,54 @@ def test_samples_header_of_codepref_generate_names_its_task_set(tmp_path):
                             ("humaneval", "humaneval"), ({"name": "quickstart"}, "quickstart")):
         path.write_text(json.dumps({"_header": {"kind": "samples", "tasks": tasks}}) + "\n")
         assert samples_task_set(path) == expected
+
+
+def test_agreement_checks_one_per_distinct_single_query(sql_task):
+    """Each distinct fix that is one query becomes "result has the same rows as it"; a
+    repeated fix, a two-statement fix and an UPDATE give none."""
+    hooks = generation_hooks("sql")
+    q1 = "SELECT Name FROM Artist;"
+    q2 = "-- all of them\nWITH a AS (SELECT Name FROM Artist) SELECT * FROM a"
+    checks = hooks.solution_tests(sql_task, [q1, q1, q2, "SELECT 1; SELECT 2;", "UPDATE Artist SET Name = 'x'"])
+    assert checks == [
+        "SELECT NOT EXISTS (SELECT * FROM result EXCEPT SELECT * FROM (SELECT Name FROM Artist)) AND "
+        "NOT EXISTS (SELECT * FROM (SELECT Name FROM Artist) EXCEPT SELECT * FROM result);",
+        "SELECT NOT EXISTS (SELECT * FROM result EXCEPT SELECT * FROM (WITH a AS (SELECT Name FROM Artist) "
+        "SELECT * FROM a)) AND NOT EXISTS (SELECT * FROM (WITH a AS (SELECT Name FROM Artist) SELECT * FROM a) "
+        "EXCEPT SELECT * FROM result);",
+    ]
+    ordered = Task(id="t", language="sql", prompt="p", metadata={"sql_task": {"conditions": {"order": True}}})
+    assert "ROW_NUMBER() OVER ()" in hooks.solution_tests(ordered, [q1])[0]
+
+
+def test_test_records_share_the_cap_between_derived_and_model_checks(sql_task):
+    """n_tests = 4: derived checks take ceil(4/2) = 2 slots first, the model's checks the
+    next 2; with fewer model checks, more derived ones fill the room."""
+    from collections import Counter
+
+    from codepref.generation.backend import Completion, Request, SamplingParams
+    from codepref.generation.stage import _test_records
+
+    class Gen:
+        id, prefill_chat = "test", True
+
+    hooks = generation_hooks("sql")
+    spec = hooks.test_prompt(sql_task, "chat", 4)
+    sols = [f"SELECT {i} AS x" for i in range(4)]
+    many = Completion(text="COUNT(*) = 1 FROM result;\nSELECT COUNT(*) = 2 FROM result;\n"
+                           "SELECT COUNT(*) = 3 FROM result;\n```", prompt_tokens=1, completion_tokens=1)
+    config = GenerationConfig(n_tests=4, test_samples=1)
+    counts = Counter()
+    recs = list(_test_records(sql_task, spec, Request(spec, SamplingParams(), (0,)), [many], Gen(), config, counts,
+                              sols))
+    assert [r["index"] for r in recs] == [0, 1, 2, 3]
+    assert [r["params"].get("source") for r in recs] == ["solution", "solution", None, None]
+    assert recs[2]["text"] == "SELECT COUNT(*) = 1 FROM result;"
+    assert counts["derived_tests"] == 2 and counts["test"] == 4
+
+    one = Completion(text="COUNT(*) = 1 FROM result;\n```", prompt_tokens=1, completion_tokens=1)
+    counts = Counter()
+    recs = list(_test_records(sql_task, spec, Request(spec, SamplingParams(), (0,)), [one], Gen(), config, counts,
+                              sols))
+    assert [r["params"].get("source") for r in recs] == ["solution", "solution", None, "solution"]
+    assert "(SELECT 2 AS x)" in recs[3]["text"] and counts["derived_tests"] == 3
