@@ -4,7 +4,9 @@ Fields: ``task_id`` (or ``id``) and ``prompt`` are required; optional ``entry_po
 ``language`` (default ``python``), ``setup`` (code run before every solution), ``tests``
 (a list of test programs, or one string; each is run in the solution's namespace and passes
 when it raises nothing) and ``canonical_solution`` (kept in ``metadata``). Any other field
-goes into ``metadata`` as well. Ids must be unique.
+goes into ``metadata`` as well, and a ``metadata`` object is merged into it, so files
+written from :class:`~codepref.records.Task` records (e.g. ``codepref sql tasks``) load
+back unchanged. Ids must be unique.
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ def load_jsonl(path: str | os.PathLike[str] | None = None, *, data_dir: str | No
         for key in ("entry_point", "language", "setup"):
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise InputError(f"field {key!r} must be a string", src, line)
+        nested = obj.get("metadata")
+        if nested is not None and not isinstance(nested, dict):
+            raise InputError("field 'metadata' must be an object", src, line)
+        metadata = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS and k != "metadata"}
         tasks.append(Task(
             id=task_id, language=obj.get("language") or "python", prompt=prompt,
             entry_point=obj.get("entry_point") or "", tests=list(tests), setup=obj.get("setup") or "",
-            metadata={k: v for k, v in obj.items() if k not in KNOWN_FIELDS},
+            metadata={**(nested or {}), **metadata},
         ))
     if not tasks:
         raise InputError("no tasks in the file", src)

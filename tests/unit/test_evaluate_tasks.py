@@ -100,3 +100,21 @@ def test_jsonl_tasks(tmp_path):
         load_task_set("jsonl", path=str(f))
     with pytest.raises(InputError, match="needs a file"):
         load_task_set("jsonl")
+
+
+def test_jsonl_tasks_written_from_task_records_load_back(tmp_path):
+    """A file of dataclasses.asdict(Task) lines (what `codepref sql tasks` writes) loads
+    back with the same metadata, not nested one level deeper."""
+    import dataclasses
+
+    from codepref.records import Task
+
+    task = Task(id="t/1", language="sql", prompt="fix it", tests=["SELECT 1;"], setup="-- codepref-db: x.sqlite",
+                metadata={"category": "join", "sql_task": {"conditions": {"order": True}}})
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps(dataclasses.asdict(task)) + "\n")
+    (loaded,) = load_task_set("jsonl", path=str(f)).tasks
+    assert loaded == task
+    f.write_text(json.dumps({"id": "t/1", "prompt": "p", "metadata": [1]}) + "\n")
+    with pytest.raises(InputError, match="'metadata' must be an object"):
+        load_task_set("jsonl", path=str(f))
