@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from codepref.config import SandboxConfig
-from codepref.evaluation.run import evaluate, load_task_set
+from codepref.evaluation.run import EVAL_MEMORY_MB, evaluate, load_task_set
 
 from evaluate_refs import DATA, write_mix
 
@@ -48,7 +48,8 @@ def reference(*args: str) -> dict:
 
 def ours(benchmark: str, samples: Path, tmp_path: Path) -> dict:
     summary = evaluate(benchmark, samples, results_path=tmp_path / "r.jsonl", summary_path=tmp_path / "s.json",
-                       data_dir=str(DATA), config=SandboxConfig(workers=2), ks=[1], cache=False)
+                       data_dir=str(DATA), config=SandboxConfig(workers=2, memory_mb=EVAL_MEMORY_MB), ks=[1],
+                       cache=False)
     out = {}
     for line in Path(summary["results_file"]).read_text().splitlines()[1:]:
         rec = json.loads(line)
@@ -82,6 +83,21 @@ def _evalplus_case(tmp_path: Path, benchmark: str, dataset: str, ids: list[str] 
     samples = tmp_path / "samples.jsonl"
     kinds = write_mix(samples, tasks, lambda t: t.prompt + t.metadata["canonical_solution"], fmt="mixed")
     theirs = reference("evalplus", dataset, str(samples), *[t.id for t in tasks])
+    # evalplus's own verdicts depend on the machine's load: in a full run it once failed the
+    # canonical Mbpp/255 (1.6 M result tuples) that it passes alone. A task whose canonical
+    # solution it fails is judged again by evalplus, alone.
+    position: dict[str, int] = {}  # a line's index among its task's samples
+    shaky = set()
+    for tid, kind in kinds:
+        i = position[tid] = position.get(tid, -1) + 1
+        if kind == "correct" and tid not in EVALPLUS_BUGS and tuple(theirs[tid][i]) != ("pass", "pass"):
+            shaky.add(tid)
+    shaky = sorted(shaky)
+    if shaky:
+        lines = samples.read_text().splitlines(keepends=True)
+        again = tmp_path / "again.jsonl"
+        again.write_text("".join(line for line, (tid, _) in zip(lines, kinds) if tid in shaky))
+        theirs.update(reference("evalplus", dataset, str(again), *shaky))
     mine = ours(benchmark, samples, tmp_path)
     assert set(mine) == set(theirs) == {t.id for t in tasks}
     diffs, k = [], 0
