@@ -188,13 +188,20 @@ class BaseScorer:
         """How one solution earned its score (row of the cleaned matrix)."""
         return f"passes {int(passed[row].sum())}/{passed.shape[1]} tests, score {raw:.4g}"
 
-    def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
-             min_margin: float = 0.0) -> tuple[list[Pick], str]:
+    def prepare(self, matrix: MatrixLike, candidates: list[int] | None = None):
+        """What every ``pick`` starts from: the cleaned matrix, raw and normalised scores,
+        each kept row's position in the cleaned matrix, and the candidates that are kept
+        (``candidates`` or every row)."""
         c = clean(matrix)
         raw = self.score_cleaned(c)
         norm = normalise(raw)
         pos = {int(r): i for i, r in enumerate(c.rows)}
         pool = [i for i in (range(c.shape[0]) if candidates is None else candidates) if i in pos]
+        return c, raw, norm, pos, pool
+
+    def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
+             min_margin: float = 0.0) -> tuple[list[Pick], str]:
+        c, raw, norm, pos, pool = self.prepare(matrix, candidates)
         if len(pool) < 2:
             return [], "fewer than 2 distinct solutions"
         desc = sorted(pool, key=lambda i: (-norm[i], i))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codepref.scoring.base import EPS, BaseScorer, MatrixLike, Pick, clean, normalise
+from codepref.scoring.base import EPS, BaseScorer, MatrixLike, Pick, _col
 
 
 class Minimax(BaseScorer):
@@ -42,11 +42,7 @@ class Minimax(BaseScorer):
 
     def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
              min_margin: float = 0.0) -> tuple[list[Pick], str]:
-        c = clean(matrix)
-        raw = self.score_cleaned(c)
-        norm = normalise(raw)
-        pos = {int(r): i for i, r in enumerate(c.rows)}
-        pool = [i for i in (range(c.shape[0]) if candidates is None else candidates) if i in pos]
+        c, raw, norm, pos, pool = self.prepare(matrix, candidates)
         if len(pool) < 2:
             return [], "fewer than 2 distinct solutions"
         counts = c.passed.sum(axis=0)  # over every sample: identical samples are votes too
@@ -74,13 +70,10 @@ class Minimax(BaseScorer):
             ok = np.flatnonzero(c.passed[pos[ch]])
             t_ch = int(ok[np.argmin(counts[ok])]) if ok.size else None
             why = (f"minimax: chosen #{ch} passes {int(raw[ch])}/{c.passed.shape[1]} tests, chosen test "
-                   f"#{_orig(c, t_ch)} (passed by {int(counts[t_ch]) if t_ch is not None else 0} codes); "
-                   f"rejected test #{_orig(c, t_rej)} (passed by {int(counts[t_rej])}/{n}), failed by "
+                   f"#{_col(c, t_ch)} (passed by {int(counts[t_ch]) if t_ch is not None else 0} codes); "
+                   f"rejected test #{_col(c, t_rej)} (passed by {int(counts[t_rej])}/{n}), failed by "
                    f"rejected #{rj} passing {int(raw[rj])}; margin {margin:.3f}")
-            picks.append(Pick(ch, rj, float(norm[ch]), float(norm[rj]), _orig(c, t_ch), _orig(c, t_rej), why))
+            picks.append(Pick(ch, rj, float(norm[ch]), float(norm[rj]), _col(c, t_ch), _col(c, t_rej), why))
             used.update((ch, rj))
         return picks, ("" if picks else reason)
 
-
-def _orig(c, j):
-    return None if j is None else int(c.cols[j])
