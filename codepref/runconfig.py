@@ -116,10 +116,10 @@ class RankSection:
         problems = []
         if self.format not in ("dpo", "kto"):
             problems.append(f"format must be dpo or kto, got {self.format!r}")
-        if self.pairs_per_task < 1:
-            problems.append(f"pairs_per_task must be >= 1, got {self.pairs_per_task}")
-        if not 0 <= self.min_margin <= 1:
-            problems.append(f"min_margin must be in [0, 1], got {self.min_margin}")
+        try:
+            self.pair_options()  # PairOptions checks pairs_per_task and min_margin
+        except ConfigError as e:
+            problems += e.problems
         if problems:
             raise ConfigError(problems)
 
