@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from codepref.errors import ConfigError
-from codepref.records import Task, iter_jsonl
+from codepref.records import Task, iter_jsonl, write_text_atomic
 from codepref.runconfig import RunConfig, config_hash, section_dict
 
 LEDGER = "ledger.json"
@@ -116,8 +116,8 @@ class Run:
         self.started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         resolved = config.to_dict()
-        _write_atomic(self.dir / "config.json", json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-        _write_atomic(self.dir / "config.sha256", config_hash(resolved) + "\n")
+        write_text_atomic(self.dir / "config.json", json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(self.dir / "config.sha256", config_hash(resolved) + "\n")
         self._log_handler = _attach_log(self.dir / "log.txt")
         self.ledger = Ledger(self.dir / LEDGER)
         self.timings: dict[str, float] = {}
@@ -324,7 +324,7 @@ class Run:
             "wall_s": self.timings,
             "total_wall_s": round(time.monotonic() - self.started, 1),
         }
-        _write_atomic(self.dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(self.dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         try:
             from codepref.report import write_report
 
@@ -391,12 +391,6 @@ def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
     return (" and ".join(changed) or "its settings") + " changed"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _attach_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -423,7 +417,7 @@ class Ledger:
 
     def set(self, name: str, entry: dict[str, Any]) -> None:
         self.stages[name] = entry
-        _write_atomic(self.path, json.dumps({"stages": self.stages}, indent=2) + "\n")
+        write_text_atomic(self.path, json.dumps({"stages": self.stages}, indent=2) + "\n")
 
 
 class Display:

@@ -231,6 +231,16 @@ def make_header(kind: str, settings: dict[str, Any], **extra: Any) -> dict[str, 
     }
 
 
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` all at once: ``NAME.partial`` first, then renamed over
+    ``path`` (readers never see half a file); the parent folder is created if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each record line, skipping the header and blanks.
 

@@ -31,7 +31,7 @@ from codepref.errors import InputError
 from codepref.evaluation.judges import JudgeSettings, build_job, is_plus, verdicts
 from codepref.evaluation.passk import pass_at_k
 from codepref.evaluation.samples import SampleRef, read_samples
-from codepref.records import ResumableJsonl, Task, iter_jsonl, make_header, read_header
+from codepref.records import ResumableJsonl, Task, iter_jsonl, make_header, read_header, write_text_atomic
 from codepref.tasks import TASKS, TaskSet, sha256_of
 
 #: ``progress(unit) -> start(done, total) -> tick(n)``, e.g. ``codepref.cli.common.tqdm_progress``.
@@ -142,10 +142,7 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
         out.close()
     summary = summarize(results_path, ks, task_set, benchmark)
     summary.update(samples_file=str(samples), results_file=str(results_path), wall_s=round(time.monotonic() - started, 2))
-    tmp = summary_path.with_name(summary_path.name + ".partial")
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, summary_path)
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     summary["summary_file"] = str(summary_path)
     return summary
 

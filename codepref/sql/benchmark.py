@@ -25,6 +25,7 @@ from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import InputError
+from codepref.records import write_text_atomic
 from codepref.sql.task import SqlTask
 
 SQLFIX = "sqlfix"
@@ -100,10 +101,7 @@ def run_sqlfix(
                    pass_at_k={summary["benchmark"]: {"pass@1": summary["success_rate"]}},
                    predictions_file=str(predictions), results_file=str(results_path),
                    wall_s=round(time.monotonic() - started, 2))
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = summary_path.with_name(summary_path.name + ".partial")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, summary_path)
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     summary["summary_file"] = str(summary_path)
     return summary
 
