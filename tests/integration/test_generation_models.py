@@ -45,7 +45,7 @@ def need_llama_cpp() -> None:
 @pytest.fixture(scope="module")
 def smol_llamacpp():
     need_llama_cpp()
-    gen = open_generator("llamacpp", SMOL, parallel=4, n_ctx=4096)
+    gen = open_generator("llamacpp", SMOL, parallel=4, n_ctx=1024)
     yield gen
     gen.close()
 
@@ -67,6 +67,26 @@ def test_llamacpp_batched_sampling_is_per_seed(smol_llamacpp):
     assert len({c.text for c in outs[:3]}) > 1
 
 
+def test_llamacpp_refills_slots_and_grows_the_context():
+    """Greedy text is the same whether a request runs alone or among others that finish at
+    different steps (a finished slot is refilled by moving the highest running sequence down,
+    so the batch stays one micro-batch), and prompts longer than ``n_ctx`` grow the context."""
+    need_llama_cpp()
+    tasks = humaneval(5)
+    reqs = [Request(solution_prompt(t, "chat"), SamplingParams(temperature=0, max_tokens=m))
+            for t, m in zip(tasks, (3, 40, 9, 25, 14))]
+    gen = open_generator("llamacpp", SMOL, parallel=3, n_ctx=64)
+    try:
+        together = gen.generate(reqs)
+        assert gen.n_ctx >= 256  # every HumanEval prompt here is longer than 64 tokens
+        alone = [gen.generate([r])[0][0] for r in reqs]
+    finally:
+        gen.close()
+    assert [c[0].completion_tokens for c in together] == [c.completion_tokens for c in alone]
+    assert [c[0].text for c in together] == [c.text for c in alone]
+    assert sum(c[0].finish_reason == "length" for c in together) >= 3  # most ran to their own limit
+
+
 def test_llamacpp_stop_and_length(smol_llamacpp):
     greedy = SamplingParams(temperature=0, max_tokens=5)
     c = smol_llamacpp.generate([Request(solution_prompt(ADD, "completion"), greedy)])[0][0]
@@ -85,7 +105,7 @@ def test_stage_resumes_without_duplicates_and_cli(tmp_path, smol_llamacpp):
                                for t in tasks))
     out = tmp_path / "samples.jsonl"
     args = ["generate", "--tasks", str(prompts), "--out", str(out), "--model", SMOL, "--n-solutions", "3",
-            "--n-tests", "4", "--test-samples", "2", "--max-tokens", "48", "--test-max-tokens", "64", "-o", "parallel=4", "-o", "n_ctx=4096"]
+            "--n-tests", "4", "--test-samples", "2", "--max-tokens", "48", "--test-max-tokens", "64", "-o", "parallel=4", "-o", "n_ctx=1024"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     full = _records(out)
