@@ -14,6 +14,9 @@ rates. The baseline rows, measured in the same run:
   precision ``c (k - c) / (k (k - 1))``, chosen-correct ``c / k``, rejected-wrong
   ``(k - c) / k``, averaged over tasks): what the self-generated tests add.
 
+When the samples hold tests the prompts state (``params.source = "prompt"``), every scorer
+runs with the prompt gate on and off (``PairOptions.prompt_gate``).
+
     python benchmarks/pair_precision.py --samples S.jsonl --matrices M.jsonl --benchmark humaneval \\
         [--margins 0,0.5] [--json OUT]
 
@@ -35,7 +38,7 @@ from codepref.execution import SandboxPool
 from codepref.execution.stage import load_task_map
 from codepref.languages import sandbox_for
 from codepref.pairs.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
-from codepref.pairs.build import PairOptions, build_records, candidates, skip_reason
+from codepref.pairs.build import PairOptions, build_records, candidates, gate, skip_reason
 from codepref.pairs.data import load_task_data
 from codepref.scoring import get_scorer
 
@@ -89,23 +92,30 @@ def main() -> None:
           f"solution: {sum(0 < c < k for c, k in zip(correct, n))}")
     print(f"skip reasons (self-tests): {dict(_reasons(data))}\n")
 
+    stated = [d for d in data if d.stated]
+    if stated:
+        closed = sum(gate(d) is not None and not gate(d)[candidates(d.solutions)].any() for d in stated)
+        print(f"tasks whose prompt states tests: {len(stated)}/{len(data)} ({sum(len(d.stated) for d in stated)} "
+              f"tests); no solution passes them on {closed}\n")
     rows = []
     for margin in [float(x) for x in args.margins.split(",")]:
-        opts = PairOptions(min_margin=margin)
-        runs = [(f"{name}{_fmt(kw)}", get_scorer(name, **kw), data) for name, kw in settings()]
-        if margin == 0:
-            runs.append(("oracle", get_scorer("oracle"), [oracle_task(d, verdicts) for d in data]))
-        for label, sc, tasks_in in runs:
-            recs = [r for _, _, rs in build_records(tasks_in, sc, opts, "dpo") for r in rs]
-            for r in recs:
-                r["scorer"] = label
-            (row,) = audit_records(recs, verdicts, len(tasks_in)) or [_empty(label, len(tasks_in))]
-            row.kind = f"min_margin {margin:g}"
-            rows.append(row)
-        if margin == 0:
-            rand = random_row(data, verdicts, opts)
-            rand.kind = "min_margin 0"
-            rows.append(rand)
+        for gated in ([True, False] if stated else [False]):
+            opts = PairOptions(min_margin=margin, prompt_gate=gated)
+            kind = f"min_margin {margin:g}" + (f", gate {'on' if gated else 'off'}" if stated else "")
+            runs = [(f"{name}{_fmt(kw)}", get_scorer(name, **kw), data) for name, kw in settings()]
+            if margin == 0 and not gated:
+                runs.append(("oracle", get_scorer("oracle"), [oracle_task(d, verdicts) for d in data]))
+            for label, sc, tasks_in in runs:
+                recs = [r for _, _, rs in build_records(tasks_in, sc, opts, "dpo") for r in rs]
+                for r in recs:
+                    r["scorer"] = label
+                (row,) = audit_records(recs, verdicts, len(tasks_in)) or [_empty(label, len(tasks_in))]
+                row.kind = kind
+                rows.append(row)
+            if margin == 0 and not gated:
+                rand = random_row(data, verdicts, PairOptions(min_margin=margin, prompt_gate=False))
+                rand.kind = kind
+                rows.append(rand)
     print(_exact(format_table(rows), rows))
     if args.json:
         with open(args.json, "w") as fh:

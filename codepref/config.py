@@ -233,6 +233,10 @@ class GenerationConfig:
             ``base_url`` for openai, ``adapter`` for hf/vllm); not part of the output's
             settings hash, so a run can resume with other performance settings.
         chunk_tasks: tasks sent to the backend together (results are written per chunk).
+        prompt_tests: also keep the tests the task's prompt states (docstring examples,
+            asserts; see :func:`codepref.generation.testparse.prompt_tests`) as test samples
+            with ``params.source = "prompt"``. They come first, do not count toward
+            ``n_tests``, and gate which solutions may be chosen (``[rank] prompt_gate``).
     """
 
     model: str = "qwen2.5-coder-0.5b-instruct"
@@ -248,6 +252,7 @@ class GenerationConfig:
     prompt_style: str = "auto"
     backend_options: dict = field(default_factory=dict)
     chunk_tasks: int = 8
+    prompt_tests: bool = True
 
     def __post_init__(self) -> None:
         problems = []

@@ -101,6 +101,8 @@ class RankSection:
         skip_uniform: skip tasks whose solutions all pass or all fail. Default true.
         dedupe: identical solutions count once. Default true.
         concat_tests: DSTC test-code concatenation. Default false.
+        prompt_gate: only solutions passing every test the prompt states may be chosen.
+            Default true.
     """
 
     scorer: str = "pagerank"
@@ -111,6 +113,7 @@ class RankSection:
     skip_uniform: bool = True
     dedupe: bool = True
     concat_tests: bool = False
+    prompt_gate: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -127,7 +130,8 @@ class RankSection:
         from codepref.pairs.build import PairOptions
 
         return PairOptions(pairs_per_task=self.pairs_per_task, min_margin=self.min_margin,
-                           skip_uniform=self.skip_uniform, dedupe=self.dedupe, concat_tests=self.concat_tests)
+                           skip_uniform=self.skip_uniform, dedupe=self.dedupe, concat_tests=self.concat_tests,
+                           prompt_gate=self.prompt_gate)
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,20 @@ from codepref.cli.common import tqdm_progress
 @click.option("--seed", type=int, default=None, help="Base seed (0).")
 @click.option("--prompt-style", type=click.Choice(["auto", "completion", "chat"]), default=None,
               help="completion (continue the prompt) or chat (instruction); auto picks chat for instruct models.")
+@click.option("--prompt-tests/--no-prompt-tests", default=None,
+              help="Also keep the tests the prompt states (docstring examples, asserts) as test samples "
+                   "marked source=prompt; they do not count toward --n-tests (default: on).")
 @click.option("--limit", type=int, default=None, help="Only the first N tasks.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="A backend option, e.g. -o parallel=8 (llamacpp), -o base_url=http://host:8000/v1 "
+              help="A backend option, e.g. -o parallel=32 (llamacpp), -o base_url=http://host:8000/v1 "
                    "(openai), -o adapter=DIR (hf, vllm), -o batch_size=8 (hf). Repeatable.")
 def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_samples, temperature, top_p,
-             max_tokens, test_max_tokens, seed, prompt_style, limit, options) -> None:
+             max_tokens, test_max_tokens, seed, prompt_style, prompt_tests, limit, options) -> None:
     """Sample N solutions and up to M self-generated assert tests per task.
 
     Tests are asked from the same model without showing any solution, parsed into single
-    independent asserts, deduplicated and capped at --n-tests. Each output line is a
+    independent asserts, deduplicated and capped at --n-tests; the examples the prompt
+    itself states are kept too (--no-prompt-tests to leave them out). Each output line is a
     sample {"task_id","kind":"solution"|"test","index","text","generator","params",
     "logprob","raw"}.
     """
@@ -45,7 +49,8 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
 
     values = {"model": model, "backend": backend, "n_solutions": n_solutions, "n_tests": n_tests,
               "test_samples": test_samples, "temperature": temperature, "top_p": top_p,
-              "max_tokens": max_tokens, "test_max_tokens": test_max_tokens, "seed": seed, "prompt_style": prompt_style}
+              "max_tokens": max_tokens, "test_max_tokens": test_max_tokens, "seed": seed, "prompt_style": prompt_style,
+              "prompt_tests": prompt_tests}
     values = {k: v for k, v in values.items() if v is not None}
     values["backend_options"] = parse_overrides(list(options))
     config = from_mapping(GenerationConfig, values)
@@ -55,7 +60,8 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),
                               extra_header=header)
     if counts:
-        click.echo(f"wrote {counts['solution']} solutions and {counts['test']} tests for {len(tasks)} tasks "
+        stated = f", {counts['prompt_tests']} of them stated in the prompts" if counts["prompt_tests"] else ""
+        click.echo(f"wrote {counts['solution']} solutions and {counts['test']} tests{stated} for {len(tasks)} tasks "
                    f"({counts['raw_tests']} test completions, {counts['tests_dropped']} asserts dropped)", err=True)
     else:
         click.echo("nothing to generate: the output is complete", err=True)

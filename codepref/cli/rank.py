@@ -27,6 +27,8 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Smallest chosen-rejected score difference, scores divided by the task's best (0..1).")
 @click.option("--keep-uniform", is_flag=True, help="Do not skip tasks where every cell passed or none did.")
 @click.option("--no-dedupe", is_flag=True, help="Treat identical solution texts as different candidates.")
+@click.option("--no-prompt-gate", is_flag=True,
+              help="Let solutions that fail a test the prompt states (samples with source=prompt) be chosen.")
 @click.option("--tasks", "tasks_spec", default=None,
               help="Task set name or JSONL file giving the prompts (default: the task set named in the "
                    "samples header).")
@@ -42,12 +44,13 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Smallest median-time ratio for an efficiency pair.")
 @sandbox_options
 def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs_per_task, min_margin,
-         keep_uniform, no_dedupe, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
+         keep_uniform, no_dedupe, no_prompt_gate, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
          min_speedup, config) -> None:
     """Score each task's solutions from its pass matrix and write preference data.
 
     Tasks where every solution passes (or fails) every test are skipped; identical
-    solutions are one candidate; each pair's `why` says how it was picked. Formulas:
+    solutions are one candidate; a solution failing a test the prompt states (e.g. a
+    docstring example) is never chosen, and a task where none passes them is skipped; each pair's `why` says how it was picked. Formulas:
     codet = tests passed x group size (CodeT); pagerank = CodeDPO's code/test iteration;
     minimax = DSTC's chosen/rejected code and test.
     """
@@ -58,7 +61,7 @@ def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs
     from codepref.pairs.rank import rank_file
 
     options = PairOptions(pairs_per_task=pairs_per_task, min_margin=min_margin, skip_uniform=not keep_uniform,
-                          dedupe=not no_dedupe, concat_tests=concat_tests)
+                          dedupe=not no_dedupe, concat_tests=concat_tests, prompt_gate=not no_prompt_gate)
     eff = EfficiencyOptions(repeats=efficiency_repeats, min_speedup=min_speedup) if efficiency else None
     spec = tasks_spec or samples_task_set(samples_path)
     prompts = {tid: t.prompt for tid, t in load_task_map(spec).items()} if spec else None

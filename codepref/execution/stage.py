@@ -49,12 +49,15 @@ class TaskSamples:
         tests: ``(index, text)`` of every test sample.
         prompt: the prompt the samples were generated from, when the sample lines carry
             one (a ``prompt`` field); None otherwise.
+        stated: indices of the test samples the task's prompt states (``params.source ==
+            "prompt"``: docstring examples and the like, not written by the model).
     """
 
     task_id: str
     solutions: list[tuple[int, str]] = field(default_factory=list)
     tests: list[tuple[int, str]] = field(default_factory=list)
     prompt: str | None = None
+    stated: set[int] = field(default_factory=set)
 
 
 def read_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
@@ -87,6 +90,9 @@ def read_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
         (ts.solutions if obj["kind"] == "solution" else ts.tests).append((obj["index"], obj["text"]))
         if ts.prompt is None and isinstance(obj.get("prompt"), str):
             ts.prompt = obj["prompt"]
+        params = obj.get("params")
+        if obj["kind"] == "test" and isinstance(params, dict) and params.get("source") == "prompt":
+            ts.stated.add(obj["index"])
     for ts in tasks.values():
         ts.solutions.sort()
         ts.tests.sort()

@@ -79,7 +79,8 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         duplicates and those over the cap), ``skipped_tests`` tasks whose language asks
         no tests of them (Python tasks without an entry point), ``derived_tests`` tests
         made from the task's own solutions (included in ``test``; SQL, see
-        :class:`~codepref.languages.GenerationHooks`).
+        :class:`~codepref.languages.GenerationHooks`), ``prompt_tests`` tests the prompt
+        states (included in ``test``; ``GenerationConfig.prompt_tests``).
 
     Raises:
         InputError: duplicated task ids, a language codepref cannot prompt for.
@@ -193,9 +194,11 @@ def _solution_record(task, index, spec, c, gen, config, seed) -> dict[str, Any]:
 
 
 def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[str]):
-    """The task's test records: the model's own tests, and tests derived from its solutions.
+    """The task's test records: the prompt's own tests, the model's, and tests derived from
+    its solutions.
 
-    With a language's ``solution_tests`` hook, those derived from this run's solutions take
+    The tests the prompt states (a language's ``prompt_tests`` hook) come first and do not
+    count toward ``n_tests``. With a language's ``solution_tests`` hook, those derived from this run's solutions take
     up to half of the ``n_tests`` cap (rounded up) and the model's tests the rest; room one
     kind leaves is filled by the other. (A resumed task whose solutions came from an
     earlier run gets the model's tests only.)
@@ -207,6 +210,15 @@ def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[s
     derived = list(dict.fromkeys(derived))
     head, rest = derived[:(config.n_tests + 1) // 2], derived[(config.n_tests + 1) // 2:]
     index = 0
+    stated = hooks.prompt_tests(task) if hooks.prompt_tests and config.prompt_tests else []
+    for t in stated:  # first, outside the n_tests cap; the model's copies are duplicates
+        seen.add(t)
+        counts["prompt_tests"] += 1
+        counts["test"] += 1
+        yield dataclasses.asdict(Sample(task.id, "test", index, t, gen.id,
+                                        {"source": "prompt", "max_tokens": config.test_max_tokens}, None, ""))
+        index += 1
+    offset = index
     for t in head:
         counts["derived_tests"] += 1
         counts["test"] += 1
@@ -214,7 +226,7 @@ def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[s
         index += 1
     for j, (seed, c) in enumerate(zip(req.seeds, comps)):
         answer = _answer(spec, c, gen)
-        room = config.n_tests - index
+        room = config.n_tests - (index - offset)
         found, candidates = hooks.parse_tests(task, answer, seen)
         found = [a for a in found if a not in head]
         kept = found[:max(room, 0)]
@@ -224,7 +236,7 @@ def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[s
             counts["test"] += 1
             yield dataclasses.asdict(Sample(task.id, "test", index, a, gen.id, params, None, answer))
             index += 1
-    for t in rest[:max(config.n_tests - index, 0)]:
+    for t in rest[:max(config.n_tests - (index - offset), 0)]:
         counts["derived_tests"] += 1
         counts["test"] += 1
         yield _derived_record(task, index, t, gen, config)

@@ -148,3 +148,126 @@ def _free_names(node: ast.AST) -> set[str]:
         elif isinstance(n, ast.arg):
             bound.add(n.arg)
     return loads - bound
+
+
+# ------------------------------------------------------------------ tests stated in the prompt
+
+#: What separates a call from its expected value in prose examples: ``f(1) == 2``,
+#: ``f(1) ==> 2``, ``f(1) ➞ 2``, ``f(1) -> 2``, ``f(1) => 2``, ``f(1) → 2``, ``f(1) returns 2``.
+_ARROWS = ("==>", "==", "➞", "->", "=>", "→", "should return", "returns", "return")
+
+
+def prompt_tests(prompt: str, entry_point: str, *, limit: int | None = None) -> list[str]:
+    """The examples a task's prompt states, as single independent asserts.
+
+    Three forms are read, in this order, and normalised like the model's asserts
+    (:func:`normalise_assert`; duplicates dropped):
+
+    1. doctest examples, ``>>> call`` followed by the expected output: ``assert call ==
+       expected`` when the call is one expression calling ``entry_point`` and the output
+       parses as a Python expression (a value's repr), ``assert call is None`` when the
+       output is empty (doctest shows nothing exactly for None), ``assert source`` when
+       the source is itself a comparison with no output (``>>> f(1) == 2``); examples
+       that raise or span statements are skipped;
+    2. ``assert`` statements in the prompt (MBPP's prompts carry one);
+    3. prose examples on one line: ``entry_point(args) <arrow> expected``, where the arrow
+       is one of ``==>``, ``==``, ``➞``, ``->``, ``=>``, ``→`` or "(should) return(s)", and the
+       expected value is the rest of the line (a trailing ``.`` or ``,`` removed; when that
+       is a worked sum like ``19 - 5 - 6 = 8``, the part after the last ``=``; ``true`` and
+       ``false`` read as booleans).
+
+    These tests come with the task, not from the model, so a solution failing one is wrong
+    for certain unless the prompt itself is wrong; the pair builder uses them as a gate
+    (see :mod:`codepref.pairs.build`).
+    """
+    import doctest
+
+    allowed = _BUILTINS | {entry_point} | prompt_names(prompt)
+    seen: set[str] = set()
+    out: list[str] = []
+
+    def keep(snippet: str) -> None:
+        norm = normalise_assert(snippet, entry_point, allowed)
+        if norm is not None and norm not in seen:
+            seen.add(norm)
+            out.append(norm)
+
+    try:
+        examples = doctest.DocTestParser().get_examples(prompt)
+    except ValueError:  # inconsistent doctest indentation
+        examples = []
+    for ex in examples:
+        source, want = ex.source.strip(), _doctest_want(ex.want)
+        if "\n" in source or not _is_expr(source):
+            continue
+        if not want and isinstance(ast.parse(source, mode="eval").body, ast.Compare):
+            keep(f"assert {source}")  # ">>> f(1) == 2" written as a claim, no output line
+        elif not want:  # doctest shows nothing exactly when the value is None
+            keep(f"assert {source} is None")
+        elif _is_expr(want):
+            keep(f"assert {source} == {want}")
+    for snippet in candidate_asserts(prompt):
+        keep(snippet)
+    if entry_point:
+        for line in prompt.splitlines():
+            call, rest = _leading_call(line, entry_point)
+            if call is None:
+                continue
+            for arrow in _ARROWS:
+                if rest.startswith(arrow):
+                    want = rest[len(arrow):].strip().rstrip(".,;").strip()
+                    if not _is_expr(want) and "=" in want:  # "f(5) -> 5 - 2 = 3": the result
+                        want = want.rsplit("=", 1)[1].strip()
+                    want = {"true": "True", "false": "False"}.get(want, want)
+                    if want and _is_expr(want):
+                        keep(f"assert {call} == {want}")
+                    break
+    return out if limit is None else out[:limit]
+
+
+def _doctest_want(want: str) -> str:
+    """A doctest's expected output without the docstring's closing quotes that follow it."""
+    lines = []
+    for line in want.splitlines():
+        if line.strip().startswith(('"""', "'''")):
+            break
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def _is_expr(src: str) -> bool:
+    try:
+        ast.parse(src, mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _leading_call(line: str, name: str) -> tuple[str | None, str]:
+    """``(call, rest)`` when ``line`` holds ``name(...)`` with balanced brackets, else ``(None, "")``.
+
+    The call is the first occurrence of ``name(`` not preceded by an identifier character
+    or ``.``; ``rest`` is what follows it, stripped.
+    """
+    start = line.find(name + "(")
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] in "_."):
+        start = line.find(name + "(", start + 1)
+    if start < 0:
+        return None, ""
+    depth = 0
+    quote = ""
+    for k in range(start + len(name), len(line)):
+        ch = line[k]
+        if quote:
+            if ch == quote and line[k - 1] != "\\":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                call = line[start:k + 1]
+                return (call, line[k + 1:].strip()) if _is_expr(call) else (None, "")
+    return None, ""

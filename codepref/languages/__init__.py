@@ -58,6 +58,9 @@ class GenerationHooks:
             candidates agree on their result (self-consistency; CodeT's dual agreement
             with execution results as tests). Weak models write few useful checks of
             their own; these give the scorers a signal anyway.
+        prompt_tests: optional ``task -> tests`` the task's prompt states itself (Python:
+            docstring examples and asserts). They are facts of the task, not the model's
+            guesses: the pair builder never chooses a solution failing one.
     """
 
     solution_prompt: Callable[[Task, str], PromptSpec]
@@ -65,6 +68,7 @@ class GenerationHooks:
     solution_text: Callable[[Task, str, str], str]
     parse_tests: Callable[[Task, str, set[str]], tuple[list[str], int]]
     solution_tests: Callable[[Task, list[str]], list[str]] | None = None
+    prompt_tests: Callable[[Task], list[str]] | None = None
 
 
 @dataclass(frozen=True)

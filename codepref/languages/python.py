@@ -39,6 +39,13 @@ def read_asserts(task: Task, answer: str, seen: set[str]) -> tuple[list[str], in
     return found, len(candidate_asserts(answer))
 
 
+def stated_tests(task: Task) -> list[str]:
+    """The examples the task's prompt states, as asserts of the entry point."""
+    from codepref.generation.testparse import prompt_tests
+
+    return prompt_tests(task.prompt, task.entry_point) if task.entry_point else []
+
+
 PYTHON = Language(
     name="python",
     filename="program.py",
@@ -46,5 +53,6 @@ PYTHON = Language(
     assemble=concatenate,
     inproc_python=True,
     generation=GenerationHooks(solution_prompt=solution_prompt, test_prompt=asserts_prompt,
-                               solution_text=solution_text, parse_tests=read_asserts),
+                               solution_text=solution_text, parse_tests=read_asserts,
+                               prompt_tests=stated_tests),
 )

@@ -246,7 +246,7 @@ def oracle_task(task, verdicts: Verdicts):
     cell = {True: Outcome.PASSED, False: Outcome.FAILED, None: Outcome.SANDBOX_ERROR}
     rows = [[cell[verdicts.get((task.task_id, s))]] for s in task.solutions]
     return dataclasses.replace(task, matrix=PassMatrix(task.task_id, rows, [[0.0] for _ in rows]),
-                               tests=["# hidden tests"], test_index=[0])
+                               tests=["# hidden tests"], test_index=[0], stated=[])
 
 
 def audit_scorers(tasks: list, verdicts: Verdicts, scorers: list, options=None, fmt: str = "dpo",

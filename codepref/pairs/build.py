@@ -7,7 +7,11 @@ Per task, in this order:
    which solution is better;
 2. candidates: the first row of each distinct solution text (``dedupe``; compared after
    stripping whitespace at both ends), empty solutions left out;
-3. the scorer picks up to ``pairs_per_task`` (chosen, rejected) among the candidates with a
+3. the gate (``prompt_gate``, when the task has tests its prompt states, e.g. docstring
+   examples): a solution failing one of them is wrong whatever the model's own tests say,
+   so it may not be chosen (it scores 0, so it is rejected first); a task where no
+   candidate passes them all is skipped, since no pick could be right;
+4. the scorer picks up to ``pairs_per_task`` (chosen, rejected) among the candidates with a
    normalised score margin ``s_chosen - s_rejected >= min_margin`` (and > 0; scores are
    divided by the task's best score, see :mod:`codepref.scoring.base`).
 
@@ -44,6 +48,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from codepref.errors import ConfigError
 from codepref.pairs.data import TaskData, completion_of
 from codepref.records import Labelled, Pair
@@ -62,6 +68,7 @@ class PairOptions:
         skip_uniform: skip all-pass and all-fail tasks.
         dedupe: identical solution texts are one candidate.
         concat_tests: DSTC test-code concatenation.
+        prompt_gate: only solutions passing every test the prompt states may be chosen.
     """
 
     pairs_per_task: int = 1
@@ -69,6 +76,7 @@ class PairOptions:
     skip_uniform: bool = True
     dedupe: bool = True
     concat_tests: bool = False
+    prompt_gate: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,13 +120,28 @@ def skip_reason(task: TaskData, options: PairOptions) -> str:
     return ""
 
 
+def gate(task: TaskData) -> np.ndarray | None:
+    """Per row: passes every test the prompt states (None when the task has none).
+
+    A ``sandbox_error`` cell says nothing about the code, so it does not close the gate.
+    """
+    if not task.stated:
+        return None
+    passed, valid = as_arrays(task.matrix)
+    cols = np.asarray(task.stated, dtype=int)
+    return (passed[:, cols] | ~valid[:, cols]).all(axis=1)
+
+
 def task_picks(task: TaskData, scorer: Scorer, options: PairOptions) -> tuple[list[Pick], str]:
     """The scorer's picks for one task, or the reason there are none."""
     reason = skip_reason(task, options)
     if reason:
         return [], reason
-    return scorer.pick(task.matrix, candidates(task.solutions, options.dedupe), options.pairs_per_task,
-                       options.min_margin)
+    pool = candidates(task.solutions, options.dedupe)
+    ok = gate(task) if options.prompt_gate else None
+    if ok is not None and pool and not ok[pool].any():
+        return [], "no solution passes the prompt's own tests"
+    return scorer.pick(task.matrix, pool, options.pairs_per_task, options.min_margin, gate=ok)
 
 
 def _with_test(task: TaskData, code: str, test: int | None) -> str:

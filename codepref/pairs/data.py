@@ -10,6 +10,7 @@ in index order, columns = distinct non-empty test samples in index order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ class TaskData:
         matrix: the pass matrix.
         solution_index: sample index of each row.
         test_index: sample index of each column.
+        stated: columns whose test the task's prompt states (docstring examples ...), not
+            the model; a solution failing one is wrong (see :func:`codepref.pairs.build.gate`).
     """
 
     task_id: str
@@ -41,6 +44,7 @@ class TaskData:
     matrix: PassMatrix
     solution_index: list[int]
     test_index: list[int]
+    stated: list[int] = dataclasses.field(default_factory=list)
 
 
 def completion_of(prompt: str, text: str) -> str:
@@ -99,7 +103,8 @@ def load_task_data(
         if prompt is None:
             raise InputError(f"no prompt for task {tid!r}: pass the task set (--tasks NAME|FILE)", src, line)
         out.append(TaskData(tid, prompt, obj.get("language") or "python", [sol_text[i] for i in sol_idx],
-                            [test_text[j] for j in test_idx], matrix, sol_idx, test_idx))
+                            [test_text[j] for j in test_idx], matrix, sol_idx, test_idx,
+                            [c for c, j in enumerate(test_idx) if j in ts.stated]))
     return out
 
 

@@ -92,8 +92,12 @@ class Scorer(Protocol):
         ...
 
     def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
-             min_margin: float = 0.0) -> tuple[list[Pick], str]:
-        """Up to ``k`` picks among ``candidates``; the reason when there are none."""
+             min_margin: float = 0.0, gate: np.ndarray | None = None) -> tuple[list[Pick], str]:
+        """Up to ``k`` picks among ``candidates``; the reason when there are none.
+
+        ``gate`` (bool per row), when given, marks the solutions that may be chosen: the
+        others are known to be wrong (they fail a test the task's prompt states) and score 0.
+        """
         ...
 
 
@@ -188,20 +192,23 @@ class BaseScorer:
         """How one solution earned its score (row of the cleaned matrix)."""
         return f"passes {int(passed[row].sum())}/{passed.shape[1]} tests, score {raw:.4g}"
 
-    def prepare(self, matrix: MatrixLike, candidates: list[int] | None = None):
+    def prepare(self, matrix: MatrixLike, candidates: list[int] | None = None, gate: np.ndarray | None = None):
         """What every ``pick`` starts from: the cleaned matrix, raw and normalised scores,
         each kept row's position in the cleaned matrix, and the candidates that are kept
-        (``candidates`` or every row)."""
+        (``candidates`` or every row). Rows outside ``gate`` get raw score 0 before
+        normalising, so they are never chosen and are the first to be rejected."""
         c = clean(matrix)
         raw = self.score_cleaned(c)
+        if gate is not None:
+            raw = np.where(np.asarray(gate, dtype=bool) | np.isnan(raw), raw, 0.0)
         norm = normalise(raw)
         pos = {int(r): i for i, r in enumerate(c.rows)}
         pool = [i for i in (range(c.shape[0]) if candidates is None else candidates) if i in pos]
         return c, raw, norm, pos, pool
 
     def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
-             min_margin: float = 0.0) -> tuple[list[Pick], str]:
-        c, raw, norm, pos, pool = self.prepare(matrix, candidates)
+             min_margin: float = 0.0, gate: np.ndarray | None = None) -> tuple[list[Pick], str]:
+        c, raw, norm, pos, pool = self.prepare(matrix, candidates, gate)
         if len(pool) < 2:
             return [], "fewer than 2 distinct solutions"
         desc = sorted(pool, key=lambda i: (-norm[i], i))
@@ -219,10 +226,16 @@ class BaseScorer:
                 break
             ct, rt = dstc_tests(c.passed, pos[ch], pos[rj])
             why = (f"{self.name}: chosen #{ch} {self.describe(c.passed, pos[ch], raw[ch])}; "
-                   f"rejected #{rj} {self.describe(c.passed, pos[rj], raw[rj])}; margin {margin:.3f}")
+                   f"rejected #{rj} {self.describe(c.passed, pos[rj], raw[rj])}{gated_out(gate, rj)}; "
+                   f"margin {margin:.3f}")
             picks.append(Pick(ch, rj, float(norm[ch]), float(norm[rj]), _col(c, ct), _col(c, rt), why))
             used.update((ch, rj))
         return picks, ("" if picks else reason)
+
+
+def gated_out(gate: np.ndarray | None, row: int) -> str:
+    """The note a pick's ``why`` gets for a rejected solution outside the gate."""
+    return " (fails a test the prompt states)" if gate is not None and not gate[row] else ""
 
 
 def _col(c: Cleaned, j: int | None) -> int | None:

@@ -16,13 +16,17 @@ Ties go to the lower index. With test-code concatenation the training texts are
 tests passed. Test counts ``sum_j`` run over every sample (identical samples are votes);
 codes are picked among distinct candidates. For ``k > 1`` pairs per task, the i-th best code is paired with the i-th
 code (fewest tests first) among those failing ``t-``; each code is used once.
+
+With a gate (tests the prompt states; see :mod:`codepref.pairs.build`), codes failing a
+stated test count as passing none, and ``t-`` is taken among the separating tests that
+``c+`` passes, so the rejected code fails a test the chosen code passes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from codepref.scoring.base import EPS, BaseScorer, MatrixLike, Pick, _col
+from codepref.scoring.base import EPS, BaseScorer, MatrixLike, Pick, _col, gated_out
 
 
 class Minimax(BaseScorer):
@@ -41,8 +45,8 @@ class Minimax(BaseScorer):
         return passed.sum(axis=1).astype(float)
 
     def pick(self, matrix: MatrixLike, candidates: list[int] | None = None, k: int = 1,
-             min_margin: float = 0.0) -> tuple[list[Pick], str]:
-        c, raw, norm, pos, pool = self.prepare(matrix, candidates)
+             min_margin: float = 0.0, gate: np.ndarray | None = None) -> tuple[list[Pick], str]:
+        c, raw, norm, pos, pool = self.prepare(matrix, candidates, gate)
         if len(pool) < 2:
             return [], "fewer than 2 distinct solutions"
         counts = c.passed.sum(axis=0)  # over every sample: identical samples are votes too
@@ -50,8 +54,11 @@ class Minimax(BaseScorer):
         separating = np.flatnonzero((counts > 0) & (counts < n))
         if not separating.size:
             return [], "no test separates the solutions"
-        t_rej = int(separating[np.argmax(counts[separating])])
         desc = sorted(pool, key=lambda i: (-raw[i], i))
+        if gate is not None:  # t- must be a test the best eligible code passes
+            ours = separating[c.passed[pos[desc[0]], separating]]
+            separating = ours if ours.size else separating
+        t_rej = int(separating[np.argmax(counts[separating])])
         failing = sorted((i for i in pool if not c.passed[pos[i], t_rej]), key=lambda i: (raw[i], i))
         picks: list[Pick] = []
         used: set[int] = set()
@@ -69,10 +76,10 @@ class Minimax(BaseScorer):
                 break
             ok = np.flatnonzero(c.passed[pos[ch]])
             t_ch = int(ok[np.argmin(counts[ok])]) if ok.size else None
-            why = (f"minimax: chosen #{ch} passes {int(raw[ch])}/{c.passed.shape[1]} tests, chosen test "
+            why = (f"minimax: chosen #{ch} passes {int(c.passed[pos[ch]].sum())}/{c.passed.shape[1]} tests, chosen test "
                    f"#{_col(c, t_ch)} (passed by {int(counts[t_ch]) if t_ch is not None else 0} codes); "
                    f"rejected test #{_col(c, t_rej)} (passed by {int(counts[t_rej])}/{n}), failed by "
-                   f"rejected #{rj} passing {int(raw[rj])}; margin {margin:.3f}")
+                   f"rejected #{rj} passing {int(c.passed[pos[rj]].sum())}{gated_out(gate, rj)}; margin {margin:.3f}")
             picks.append(Pick(ch, rj, float(norm[ch]), float(norm[rj]), _col(c, t_ch), _col(c, t_rej), why))
             used.update((ch, rj))
         return picks, ("" if picks else reason)

@@ -100,7 +100,8 @@ def test_stage_resumes_without_duplicates_and_cli(tmp_path, smol_llamacpp):
     from codepref.cli import main
 
     prompts = tmp_path / "prompts.jsonl"
-    tasks = [ADD, Task("toy/neg", "python", 'def neg(x: int) -> int:\n    """Return -x."""\n', "neg")]
+    tasks = [ADD, Task("toy/neg", "python", 'def neg(x: int) -> int:\n    """Return -x.\n    >>> neg(2)\n    -2\n    """\n',
+                       "neg")]
     prompts.write_text("".join(json.dumps({"task_id": t.id, "prompt": t.prompt, "entry_point": t.entry_point}) + "\n"
                                for t in tasks))
     out = tmp_path / "samples.jsonl"
@@ -112,10 +113,13 @@ def test_stage_resumes_without_duplicates_and_cli(tmp_path, smol_llamacpp):
     keys = [(r["task_id"], r["kind"], r["index"]) for r in full]
     assert len(keys) == len(set(keys))
     assert sum(r["kind"] == "solution" for r in full) == 6
+    stated = [r for r in full if r["params"].get("source") == "prompt"]
+    assert [(r["task_id"], r["index"], r["text"]) for r in stated] == [("toy/neg", 0, "assert neg(2) == -2")]
+    assert sum(r["kind"] == "test" and r["task_id"] == "toy/neg" for r in full) <= 1 + 4  # outside the cap
     for r in full:
         if r["kind"] == "test":
             assert isinstance(ast.parse(r["text"]).body[0], ast.Assert) and r["task_id"].split("/")[1] in r["text"]
-        assert r["generator"] == f"llamacpp:{SMOL}" and r["params"]["seed"] >= 0
+        assert r["generator"] == f"llamacpp:{SMOL}" and (r in stated or r["params"]["seed"] >= 0)
     # simulate an interruption: keep the header and the first 2 records, as a .partial file
     lines = out.read_text().splitlines(keepends=True)
     (tmp_path / "samples.jsonl.partial").write_text("".join(lines[:3]) + lines[3][:10])  # torn last line

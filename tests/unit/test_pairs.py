@@ -98,6 +98,43 @@ def test_skip_reasons():
     assert "no pair: all pass 1, all fail 1" in stats.summary()
 
 
+def test_the_prompt_gate_keeps_solutions_failing_a_stated_test_from_being_chosen():
+    """Rows: A passes the stated test 0 and model test 2; B, C, D fail test 0 but agree on
+    the (wrong) model tests 1 and 2. codet without the gate: the group {B, C, D} scores
+    3 x 2 = 6 against A's 1 x 2 = 2, so a wrong solution is chosen. With column 0 marked
+    as stated by the prompt, B, C, D score 0: A is chosen, B (lowest row of the zeros)
+    rejected, and the pair says why. When no candidate passes the stated test the task is
+    skipped."""
+    sols = [PROMPT + f"    return {e}\n" for e in ("a + b", "a - b", "b - a + 0", "-(b - a)")]
+    rows = [[P, F, P], [F, P, P], [F, P, P], [F, P, P]]
+    t = task(rows, sols, ["assert add(1, 2) == 3", "assert add(2, 2) == 0", "assert add(0, 0) == 0"])
+    (ungated,), _ = task_picks(t, get_scorer("codet"), PairOptions())
+    assert ungated.chosen == 1
+    t.stated = [0]
+    (p,), _ = task_picks(t, get_scorer("codet"), PairOptions())
+    assert (p.chosen, p.rejected, p.chosen_score, p.rejected_score) == (0, 1, 1.0, 0.0)
+    assert "fails a test the prompt states" in p.why
+    (p,), _ = task_picks(t, get_scorer("minimax"), PairOptions())
+    assert p.chosen == 0 and p.rejected != 0
+    assert task_picks(t, get_scorer("codet"), PairOptions(prompt_gate=False))[0][0].chosen == 1
+    none_pass = task([[F, P, P], [F, P, P], [F, F, P], [F, P, F]], sols, t.tests)
+    none_pass.stated = [0]
+    assert task_picks(none_pass, get_scorer("pagerank"), PairOptions()) == \
+        ([], "no solution passes the prompt's own tests")
+
+
+def test_a_sandbox_error_on_a_stated_test_does_not_close_the_gate():
+    """Row 0's stated cell is a sandbox error: that says nothing about the code, so row 0
+    stays eligible (and, being the only row that passes the rest, is chosen)."""
+    from codepref.pairs.build import gate
+
+    t = task([[S, P, P], [F, P, F], [F, F, F]], SOLS[:1] + SOLS[2:], TESTS)
+    t.stated = [0]
+    assert gate(t).tolist() == [True, False, False]
+    t.stated = []
+    assert gate(t) is None
+
+
 def test_min_margin_filters_close_pairs():
     """Rows 0 and 2 only, codet scores: row 0 passes 3 tests (x1) = 3, row 2 one = 1 ->
     margin 2/3. min_margin 0.6 keeps it; 0.7 drops it."""
@@ -135,6 +172,7 @@ def write_jsonl(path, header_kind, lines):
 def sample_lines(tid="T/0", prompt=None):
     out = [{"task_id": tid, "kind": "solution", "index": i, "text": s} for i, s in enumerate(SOLS)]
     out += [{"task_id": tid, "kind": "test", "index": j, "text": t} for j, t in enumerate(TESTS)]
+    out[len(SOLS) + 1]["params"] = {"source": "prompt"}  # test 1 is stated by the prompt
     if prompt is not None:
         for o in out:
             o["prompt"] = prompt
@@ -149,6 +187,7 @@ def test_load_task_data_joins_by_sample_index(tmp_path):
     write_jsonl(tmp_path / "m.jsonl", "pass_matrices", [m | {"solution_index": [3, 2, 1, 0], "test_index": [2, 1, 0]}])
     (d,) = load_task_data(tmp_path / "s.jsonl", tmp_path / "m.jsonl")
     assert d.solutions == SOLS[::-1] and d.tests == TESTS[::-1] and d.prompt == PROMPT
+    assert d.stated == [1]  # test sample 1 (source "prompt") is column 1 here
     write_jsonl(tmp_path / "m2.jsonl", "pass_matrices", [m])
     (d,) = load_task_data(tmp_path / "s.jsonl", tmp_path / "m2.jsonl", {"T/0": "other"})
     assert d.solutions == SOLS and d.prompt == "other"
