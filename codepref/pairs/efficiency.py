@@ -4,8 +4,8 @@ Per task (Python tasks only: the timing harness runs inside the solution's proce
 
 1. *trusted tests*: the tests passed by the scorer's top-ranked solution (the same
    scorer that made the correctness pairs);
-2. *candidates*: distinct non-empty solutions passing every trusted test, best-scored
-   first, at most ``max_candidates``;
+2. *candidates*: distinct non-empty solutions passing every trusted test (and, with the
+   prompt gate, every test the prompt states), best-scored first, at most ``max_candidates``;
 3. each candidate runs in the sandbox as ``solution + harness``. The harness compiles the
    trusted tests once and times one pass over all of them with :mod:`timeit`: ``autorange``
    picks a loop count ``N`` that takes >= 0.2 s, then ``repeat`` measurements of ``N``
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codepref.errors import ConfigError
-from codepref.pairs.build import PairOptions, candidates, skip_reason
+from codepref.pairs.build import PairOptions, candidates, gate, skip_reason
 from codepref.pairs.data import TaskData
 from codepref.records import Outcome, Program
 from codepref.scoring.base import Pick, Scorer, clean
@@ -103,7 +103,9 @@ def efficiency_plan(task: TaskData, scorer: Scorer, options: PairOptions,
         return [], []
     c = clean(task.matrix)
     scores = scorer.score_cleaned(c) if hasattr(scorer, "score_cleaned") else scorer.score(task.matrix)
-    pool = [i for i in candidates(task.solutions, options.dedupe) if not np.isnan(scores[i])]
+    ok_rows = gate(task) if options.prompt_gate else None
+    pool = [i for i in candidates(task.solutions, options.dedupe)
+            if not np.isnan(scores[i]) and (ok_rows is None or ok_rows[i])]
     if len(pool) < 2:
         return [], []
     pos = {int(r): k for k, r in enumerate(c.rows)}

@@ -254,6 +254,17 @@ def test_efficiency_plan_uses_the_tests_the_best_solution_passes():
     assert (rows_, trusted) == ([0, 3], [0, 1, 2])
 
 
+def test_efficiency_plan_times_only_solutions_through_the_prompt_gate():
+    """Rows 0/1 (same text) fail the stated test 0 and pass 1, 2; rows 2 and 3 pass 0, 1.
+    codet ties the groups at 2 x 2 = 4 and takes the lower row: without the gate the best
+    is row 0, its tests 1, 2 are passed by no other distinct solution: no plan. With the
+    gate rows 0/1 are out, the best is row 2 and rows 2, 3 are timed on tests 0, 1."""
+    t = task([[F, P, P], [F, P, P], [P, P, F], [P, P, F]])
+    t.stated = [0]
+    assert efficiency_plan(t, get_scorer("codet"), PairOptions(prompt_gate=False), EfficiencyOptions()) == ([], [])
+    assert efficiency_plan(t, get_scorer("codet"), PairOptions(), EfficiencyOptions()) == ([2, 3], [0, 1])
+
+
 def test_timing_harness_prints_per_pass_times():
     """The harness runs as a plain program (here on the host, outside the sandbox): it
     prints `repeats` per-pass times, all positive."""
