@@ -94,7 +94,7 @@ def main() -> None:
 
     stated = [d for d in data if d.stated]
     if stated:
-        closed = sum(gate(d) is not None and not gate(d)[candidates(d.solutions)].any() for d in stated)
+        closed = sum(not gate(d)[candidates(d.solutions)].any() for d in stated)  # stated: gate is not None
         print(f"tasks whose prompt states tests: {len(stated)}/{len(data)} ({sum(len(d.stated) for d in stated)} "
               f"tests); no solution passes them on {closed}\n")
     rows = []

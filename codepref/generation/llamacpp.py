@@ -216,8 +216,7 @@ class LlamaCppGenerator:
         results: list[list[Completion | None]] = [[None] * r.n for r in requests]
         waiting = deque((i, j) for i, r in enumerate(requests) for j in range(r.n))
         total = len(waiting)
-        free_slots = list(range(self.parallel))[::-1]  # popped lowest first
-        active: dict[int, _Seq] = {}
+        active: dict[int, _Seq] = {}  # always slots 0..len(active)-1 (see _compact)
 
         def retire(slot: int, s: _Seq) -> None:
             results[s.request][s.sample] = self._finish(s)
@@ -225,14 +224,12 @@ class LlamaCppGenerator:
             lib.llama_sampler_free(s.sampler)
             del active[slot]
             self._compact(active, slot)
-            free_slots.append(max(active, default=-1) + 1)
-            free_slots.sort(reverse=True)
             if progress:
                 progress(total - len(waiting) - len(active), total)
 
         lib.llama_memory_clear(mem, True)
         while waiting or active:
-            self._admit(requests, prompts, waiting, free_slots, active, retire)
+            self._admit(requests, prompts, waiting, active, retire)
             if not active:
                 continue
             # one token for every active sequence, all in one batch
@@ -243,22 +240,15 @@ class LlamaCppGenerator:
                 s = active[slot]
                 b.token[k] = s.next_token
                 b.pos[k] = s.pos
+                s.pos += 1
                 b.n_seq_id[k] = 1
                 b.seq_id[k][0] = slot
                 b.logits[k] = True
             self._decode()
-            done = []
-            toks = self._sample_rows([(active[slot], k) for k, slot in enumerate(slots)])
-            for slot, tok in zip(slots, toks):
-                s = active[slot]
-                s.pos += 1
-                if self._advance(s, tok):
-                    done.append(slot)
-            for slot in reversed(done):  # highest first: every slot above is still running
-                retire(slot, active[slot])
+            self._step(active, list(enumerate(slots)), retire)
         return [list(r) for r in results]  # type: ignore[arg-type]
 
-    def _admit(self, requests, prompts, waiting, free_slots, active, retire) -> None:
+    def _admit(self, requests, prompts, waiting, active, retire) -> None:
         """Start waiting samples in free slots: evaluate each new prompt once, copy its cells.
 
         The prompt is evaluated in the first slot's KV stream and copied to the others, so a
@@ -266,13 +256,13 @@ class LlamaCppGenerator:
         """
         lib = self._lib
         mem = self._ctx.memory
-        while waiting and free_slots:
+        while waiting and len(active) < self.parallel:
             i = waiting[0][0]
             req = requests[i]
             group = []
-            while waiting and waiting[0][0] == i and len(group) < len(free_slots):
+            while waiting and waiting[0][0] == i and len(active) + len(group) < self.parallel:
                 group.append(waiting.popleft()[1])
-            slots = [free_slots.pop() for _ in group]
+            slots = list(range(len(active), len(active) + len(group)))
             self._eval_prompt(prompts[i], slots[0])
             for slot in slots[1:]:
                 lib.llama_memory_seq_cp(mem, slots[0], slot, -1, -1)
@@ -281,10 +271,16 @@ class LlamaCppGenerator:
                 active[slot] = _Seq(request=i, sample=j, sampler=self._sampler(req, j), pos=len(prompts[i]),
                                     prompt_tokens=len(prompts[i]), max_tokens=req.params.max_tokens,
                                     stop=req.prompt.stop)
-            toks = self._sample_rows([(active[slot], last) for slot in slots])
-            done = [slot for slot, tok in zip(slots, toks) if self._advance(active[slot], tok)]  # ended at once
-            for slot in reversed(done):
-                retire(slot, active[slot])
+            self._step(active, [(last, slot) for slot in slots], retire)
+
+    def _step(self, active: dict[int, _Seq], rows: list[tuple[int, int]], retire) -> None:
+        """Sample the next token of each ``(batch row, slot)`` in ``rows`` (slots ascending),
+        append it, and retire the sequences that finished, highest slot first (every slot
+        above it is still running, so :meth:`_compact` moves a live one down)."""
+        toks = self._sample_rows([(active[slot], row) for row, slot in rows])
+        done = [slot for (_, slot), tok in zip(rows, toks) if self._advance(active[slot], tok)]
+        for slot in reversed(done):
+            retire(slot, active[slot])
 
     def _compact(self, active: dict[int, _Seq], hole: int) -> None:
         """Keep the running sequences in slots 0..k-1: move the highest one into ``hole``.
