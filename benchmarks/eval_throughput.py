@@ -16,7 +16,8 @@ next to each candidate instead of storing expected outputs.
 
     python benchmarks/eval_throughput.py [--data-dir DIR] [--workers N]
 
-``--data-dir`` defaults to ``$CODEPREF_DATA``, else ``../shared/data`` beside the repository.
+``--data-dir`` defaults to ``$CODEPREF_DATA``, else the default data folder (where
+``codepref data fetch humaneval+`` puts HumanEval+).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def run_evalplus(samples: Path, data_dir: Path, workers: int, cache: Path) -> tu
 
 
 def main() -> None:
-    default_data = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    from codepref.tasks import data_root
+
+    default_data = str(data_root())  # before CODEPREF_CACHE is pointed at a temporary folder below
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=default_data)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)

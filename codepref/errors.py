@@ -67,3 +67,27 @@ class OutputMismatchError(CodeprefError):
     """An output file exists but was written by a different configuration or input."""
 
     exit_code = 2
+
+
+class DownloadError(CodeprefError):
+    """Data that could not be downloaded or built: a network error, an HTTP error status, a
+    connection that ended early (a rerun resumes), or a build that failed."""
+
+    exit_code = 4
+
+
+class ChecksumError(DownloadError):
+    """Downloaded data whose SHA-256 (or content check) is not the pinned one; nothing of it is kept.
+
+    Args:
+        path: the file (relative path in the data folder).
+        expected: the pinned value.
+        got: what the download has.
+    """
+
+    def __init__(self, path: str, expected: str, got: str):
+        self.path = path
+        self.expected = expected
+        self.got = got
+        super().__init__(f"{path}: checksum mismatch: expected {expected}, got {got}; the download was "
+                         "discarded (a wrong mirror or a changed upstream file)")

@@ -70,6 +70,10 @@ def _register() -> None:
 
     main.add_command(sql)
 
+    from codepref.cli.data import data
+
+    main.add_command(data)
+
     from codepref.cli.evaluate import evaluate
 
     main.add_command(evaluate)

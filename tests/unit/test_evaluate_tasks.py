@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import json
-from pathlib import Path
+import re
+import shutil
 
 import pytest
 
@@ -12,18 +14,17 @@ from codepref.errors import InputError, UnknownNameError
 from codepref.evaluation.run import load_task_set
 from codepref.tasks import TASKS, sha256_of
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-
-@functools.cache
-def shared(name: str):
-    return load_task_set(name, data_dir=str(DATA))
+@pytest.fixture(scope="module")
+def shared(shared_data):
+    """``shared(name)``: the task set ``name`` loaded once from the benchmark data folder."""
+    return functools.cache(lambda name: load_task_set(name, data_dir=str(shared_data)))
 
 
 @pytest.mark.parametrize("name, count, first", [
     ("humaneval", 164, "HumanEval/0"), ("humaneval+", 164, "HumanEval/0"), ("mbpp", 500, "Mbpp/11"),
     ("mbpp-sanitized", 257, "Mbpp/11"), ("mbpp+", 378, "Mbpp/2")])
-def test_benchmarks_load_with_version_and_hash(name, count, first):
+def test_benchmarks_load_with_version_and_hash(shared, name, count, first):
     ts = shared(name)
     assert len(ts) == count and ts.tasks[0].id == first
     assert ts.sha256 == sha256_of(ts.source) and ts.version != "file"
@@ -33,9 +34,9 @@ def test_benchmarks_load_with_version_and_hash(name, count, first):
         assert f"def {t.entry_point}" in t.prompt + t.metadata["canonical_solution"]
 
 
-def test_mbpp_is_the_test_split_and_each_assert_is_a_test():
+def test_mbpp_is_the_test_split_and_each_assert_is_a_test(shared, shared_data):
     ts = shared("mbpp")
-    rows = [json.loads(x) for x in (DATA / "mbpp" / "mbpp.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (shared_data / "mbpp" / "mbpp.jsonl").read_text().splitlines()]
     assert sorted(int(t.id.split("/")[1]) for t in ts) == list(range(11, 511))
     by_id = {f"Mbpp/{r['task_id']}": r for r in rows}
     for t in ts:
@@ -43,18 +44,18 @@ def test_mbpp_is_the_test_split_and_each_assert_is_a_test():
         assert by_id[t.id]["test_list"][0].strip() in t.prompt and by_id[t.id]["text"].strip() in t.prompt
 
 
-def test_mbpp_plus_inputs_are_deserialized_like_evalplus(monkeypatch):
-    monkeypatch.setenv("MBPP_OVERRIDE_PATH", str(DATA / "evalplus" / "MbppPlus.jsonl.gz"))
+def test_mbpp_plus_inputs_are_deserialized_like_evalplus(shared, shared_data, monkeypatch):
+    monkeypatch.setenv("MBPP_OVERRIDE_PATH", str(shared_data / "evalplus" / "MbppPlus.jsonl.gz"))
     from evalplus.data.mbpp import mbpp_deserialize_inputs
     from evalplus.data.utils import stream_jsonl
 
     ours = shared("mbpp+").by_id()
-    for row in stream_jsonl(str(DATA / "evalplus" / "MbppPlus.jsonl.gz")):
+    for row in stream_jsonl(str(shared_data / "evalplus" / "MbppPlus.jsonl.gz")):
         for part in ("base_input", "plus_input"):
             assert ours[row["task_id"]].metadata[part] == mbpp_deserialize_inputs(row["task_id"], row[part])
 
 
-def test_plus_sets_name_evalplus_special_oracles():
+def test_plus_sets_name_evalplus_special_oracles(shared):
     from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS
 
     for t in shared("mbpp+"):
@@ -66,19 +67,42 @@ def test_plus_sets_name_evalplus_special_oracles():
     assert he["HumanEval/32"].metadata["oracle"] == "find_zero"
 
 
-def test_data_dir_from_environment(monkeypatch):
-    monkeypatch.setenv("CODEPREF_DATA", str(DATA))
+def test_data_dir_from_environment_then_the_default_folder(shared_data, monkeypatch, tmp_path):
+    monkeypatch.setenv("CODEPREF_DATA", str(shared_data))
     assert len(load_task_set("mbpp+")) == 378
+    monkeypatch.delenv("CODEPREF_DATA")
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))  # the default folder is $CODEPREF_CACHE/data
+    (tmp_path / "data" / "mbpp").mkdir(parents=True)
+    shutil.copy(shared_data / "mbpp" / "mbpp.jsonl", tmp_path / "data" / "mbpp")
+    assert load_task_set("mbpp").source == str(tmp_path / "data" / "mbpp" / "mbpp.jsonl")
 
 
-def test_missing_data_says_where_to_get_it(monkeypatch, tmp_path):
+def test_missing_data_names_the_fetch_command(monkeypatch, tmp_path):
     monkeypatch.delenv("CODEPREF_DATA", raising=False)
-    with pytest.raises(InputError, match="CODEPREF_DATA"):
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path / "cache"))
+    default = tmp_path / "cache" / "data" / "evalplus" / "HumanEvalPlus.jsonl.gz"
+    with pytest.raises(InputError, match=re.escape(f"HumanEval+: {default} not found; "
+                                                   "run: codepref data fetch humaneval+ (or point --data / "
+                                                   "CODEPREF_DATA at a folder holding evalplus/")):
         load_task_set("humaneval+")
-    with pytest.raises(InputError, match=r"MbppPlus.jsonl.gz.*evalplus/mbppplus_release"):
+    with pytest.raises(InputError, match=re.escape(f"run: codepref data fetch mbpp+ --data {tmp_path} ")):
         load_task_set("mbpp+", data_dir=str(tmp_path))
-    with pytest.raises(InputError, match="google-research"):
+    with pytest.raises(InputError, match=re.escape("mbpp.jsonl not found; run: codepref data fetch mbpp --data")):
         load_task_set("mbpp", data_dir=str(tmp_path))
+    with pytest.raises(InputError, match="sanitized-mbpp.json not found; run: codepref data fetch mbpp --data"):
+        load_task_set("mbpp-sanitized", data_dir=str(tmp_path))
+
+
+def test_a_recompressed_plus_file_is_still_its_release(shared_data, tmp_path):
+    """A release asset or a mirror's copy is another gzip of the same JSONL: the loaders know
+    the release by the decompressed content's SHA-256 (the pin of `codepref data fetch`)."""
+    for name, relative in (("humaneval+", "evalplus/HumanEvalPlus.jsonl.gz"), ("mbpp+", "evalplus/MbppPlus.jsonl.gz")):
+        content = gzip.decompress((shared_data / relative).read_bytes())
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(gzip.compress(content, mtime=1))
+        ts = load_task_set(name, data_dir=str(tmp_path))
+        assert ts.sha256 == sha256_of(tmp_path / relative) != sha256_of(shared_data / relative)
+        assert ts.version == load_task_set(name, data_dir=str(shared_data)).version != "file"
 
 
 def test_unknown_task_set_suggests_names():

@@ -7,11 +7,13 @@ from click.testing import CliRunner
 from codepref.cli import main
 
 
-def test_missing_database_directory(monkeypatch):
+def test_missing_database_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("CODEPREF_DATA", raising=False)
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))  # no default data folder either
     result = CliRunner().invoke(main, ["sql", "verify"])
     assert result.exit_code == 2
     assert "error: invalid configuration: no database directory: pass --data DIR or set CODEPREF_DATA" in result.output
+    assert "run: codepref data fetch chinook northwind" in result.output
 
 
 def test_bad_predictions_are_named_by_line(tmp_path):

@@ -1,9 +1,7 @@
 """The evaluator's logic, run on the host against the sample databases (the sandbox runs
 the same code; see tests/integration/test_sql_sandbox.py)."""
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +9,11 @@ from codepref.sql.evaluator import DEFAULT_TEST_CASE, Database, QueryError, Quer
 from codepref.sql.runner import evaluator_program
 from codepref.sql.task import db_file, sql_dir
 
-DATA = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
-CHINOOK = str(db_file(sql_dir(DATA), "chinook"))
+
+@pytest.fixture(scope="module")
+def chinook(shared_data) -> str:
+    return str(db_file(sql_dir(shared_data), "chinook"))
+
 
 TASK = {
     "instance_id": "t/1", "db_id": "chinook",
@@ -23,40 +24,40 @@ TASK = {
 }
 
 
-def judge(tmp_path, pred, task=TASK, **kw):
-    request = {"task": task, "pred_sqls": pred, "db_path": CHINOOK, "query_timeout_s": 1.0, **kw}
+def judge(chinook, tmp_path, pred, task=TASK, **kw):
+    request = {"task": task, "pred_sqls": pred, "db_path": chinook, "query_timeout_s": 1.0, **kw}
     return evaluate_request(request, str(tmp_path))
 
 
-def test_gold_passes_and_issue_fails(tmp_path):
-    v = judge(tmp_path, None)
+def test_gold_passes_and_issue_fails(chinook, tmp_path):
+    v = judge(chinook, tmp_path, None)
     assert v["status"] == "success" and v["mode"] == "gold"
     assert v["issue"]["assertion_error"] and not v["issue_sql_passed_unexpectedly"]
     assert list(tmp_path.iterdir()) == []  # every copy was removed
 
 
-def test_equivalent_fix_with_other_formatting_passes(tmp_path):
+def test_equivalent_fix_with_other_formatting_passes(chinook, tmp_path):
     pred = ["-- fixed\nSELECT DISTINCT ar.Name, ROUND(COUNT(al.AlbumId), 0) FROM Artist AS ar "
             "LEFT OUTER JOIN Album AS al USING (ArtistId) GROUP BY ar.ArtistId;"]
-    assert judge(tmp_path, pred)["status"] == "success"
+    assert judge(chinook, tmp_path, pred)["status"] == "success"
 
 
-def test_wrong_prediction_and_error_prediction_fail(tmp_path):
-    v = judge(tmp_path, ["SELECT Name, 1 FROM Artist"])
+def test_wrong_prediction_and_error_prediction_fail(chinook, tmp_path):
+    v = judge(chinook, tmp_path, ["SELECT Name, 1 FROM Artist"])
     assert v["status"] == "failed" and v["assertion_error"] and v["failed_test_cases"] == ["test_1"]
-    v = judge(tmp_path, ["SELECT nope FROM Artist"])
+    v = judge(chinook, tmp_path, ["SELECT nope FROM Artist"])
     assert v["status"] == "failed" and v["execution_error"] and "no such column" in v["error_message"]
-    v = judge(tmp_path, [])
+    v = judge(chinook, tmp_path, [])
     assert v["status"] == "failed" and v["error_message"] == "empty prediction"
 
 
-def test_issue_sql_that_passes_fails_the_task(tmp_path):
+def test_issue_sql_that_passes_fails_the_task(chinook, tmp_path):
     broken = {**TASK, "issue_sql": TASK["sol_sql"]}
-    v = judge(tmp_path, None, task=broken)
+    v = judge(chinook, tmp_path, None, task=broken)
     assert v["issue_sql_passed_unexpectedly"] and v["status"] == "failed"
 
 
-def test_state_test_case_for_update(tmp_path):
+def test_state_test_case_for_update(chinook, tmp_path):
     test = ("def test_case(pred_sqls, sol_sqls, db_path, conn, conditions):\n"
             "    assert ex_state(['SELECT GenreId, Name FROM Genre'], conn) == 1\n")
     task = {"instance_id": "t/2", "db_id": "chinook",
@@ -65,20 +66,20 @@ def test_state_test_case_for_update(tmp_path):
             "preprocess_sql": ["INSERT INTO Genre (GenreId, Name) VALUES (99, 'Polka')"],
             "clean_up_sql": ["DELETE FROM Genre WHERE GenreId = 99"],
             "test_cases": [test]}
-    assert judge(tmp_path, None, task=task)["status"] == "success"
-    same = judge(tmp_path, ["UPDATE Genre SET Name = upper(Name) WHERE Name = 'Rock'"], task=task)
+    assert judge(chinook, tmp_path, None, task=task)["status"] == "success"
+    same = judge(chinook, tmp_path, ["UPDATE Genre SET Name = upper(Name) WHERE Name = 'Rock'"], task=task)
     assert same["status"] == "success"
-    v = judge(tmp_path, ["UPDATE Genre SET Name = upper(Name) WHERE GenreId = 99"], task=task)
+    v = judge(chinook, tmp_path, ["UPDATE Genre SET Name = upper(Name) WHERE GenreId = 99"], task=task)
     assert v["status"] == "failed" and v["assertion_error"]
 
 
-def test_order_condition(tmp_path):
+def test_order_condition(chinook, tmp_path):
     task = {"instance_id": "t/3", "db_id": "chinook", "conditions": {"order": True},
             "issue_sql": ["SELECT GenreId FROM Genre ORDER BY GenreId"],
             "sol_sql": ["SELECT GenreId FROM Genre ORDER BY GenreId DESC"]}
-    assert judge(tmp_path, None, task=task)["status"] == "success"
+    assert judge(chinook, tmp_path, None, task=task)["status"] == "success"
     unordered = {**task, "conditions": {}}
-    assert judge(tmp_path, None, task=unordered)["issue_sql_passed_unexpectedly"]
+    assert judge(chinook, tmp_path, None, task=unordered)["issue_sql_passed_unexpectedly"]
 
 
 @pytest.mark.parametrize("sql, kind", [
@@ -89,8 +90,8 @@ def test_order_condition(tmp_path):
     ("PRAGMA max_page_count = 1000000000", QueryError),
     ("PRAGMA hard_heap_limit = 0", QueryError),
 ])
-def test_hostile_sql_is_stopped_by_the_limits(tmp_path, sql, kind):
-    db = Database(CHINOOK, str(tmp_path), query_timeout_s=1.0, max_rows=10_000)
+def test_hostile_sql_is_stopped_by_the_limits(chinook, tmp_path, sql, kind):
+    db = Database(chinook, str(tmp_path), query_timeout_s=1.0, max_rows=10_000)
     t0 = time.monotonic()
     with pytest.raises(kind):
         db.run([sql])

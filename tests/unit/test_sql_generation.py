@@ -96,13 +96,14 @@ def test_sql_checks_assemble_into_scripts_on_the_task_database(sql_task):
     assert lines[-1] == "INSERT INTO codepref_check VALUES ((SELECT COUNT(*) = 275 FROM result));"
 
 
-def test_sandbox_for_mounts_the_databases_for_sql_only(shared_data, monkeypatch):
+def test_sandbox_for_mounts_the_databases_for_sql_only(shared_data, monkeypatch, tmp_path):
     base = SandboxConfig(workers=1)
     assert sandbox_for(base, ["python"]) == base
     sql = sandbox_for(base, ["python", "sql"], str(shared_data))
     assert sql.mounts == (f"{(shared_data / 'sql').resolve()}:/data/sql",)
     assert sandbox_for(sql, ["sql"], str(shared_data)) == sql
     monkeypatch.delenv("CODEPREF_DATA", raising=False)
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path))  # no default data folder either
     with pytest.raises(ConfigError, match="no database directory"):
         sandbox_for(base, ["sql"])
 

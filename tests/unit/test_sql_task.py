@@ -1,7 +1,7 @@
 """The task format, database lookup, the shipped sqlfix set and its pipeline form."""
 
 import json
-import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +12,6 @@ from codepref.sql import rewind_seeds_path, sqlfix_path
 from codepref.sql.task import SqlTask, db_file, read_sql_tasks, schema_sql, sql_dir
 from codepref.tasks import sqlfix
 
-DATA = os.environ.get("CODEPREF_DATA") or str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
 CATEGORIES = {"join", "group_by", "null", "int_division", "dates", "order_limit", "distinct",
               "correlated_subquery", "window", "cte", "dml"}
 
@@ -50,10 +49,13 @@ def test_read_sql_tasks_rejects_duplicates_and_empty(tmp_path):
         read_sql_tasks(write(tmp_path / "e.jsonl"))
 
 
-def test_sql_dir_from_flag_env_and_errors(tmp_path, monkeypatch):
+def test_sql_dir_from_flag_env_default_and_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("CODEPREF_DATA", raising=False)
-    with pytest.raises(ConfigError, match="CODEPREF_DATA"):
+    monkeypatch.setenv("CODEPREF_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="CODEPREF_DATA.*run: codepref data fetch chinook northwind"):
         sql_dir(None)
+    (tmp_path / "cache" / "data" / "sql").mkdir(parents=True)
+    assert sql_dir(None) == tmp_path / "cache" / "data" / "sql"  # the default folder of `codepref data fetch`
     (tmp_path / "sql" / "shop").mkdir(parents=True)
     assert sql_dir(tmp_path) == tmp_path / "sql"
     monkeypatch.setenv("CODEPREF_DATA", str(tmp_path / "sql"))
@@ -73,6 +75,10 @@ def test_db_file_lookup(tmp_path):
         db_file(tmp_path, "shop")
     with pytest.raises(InputError, match="database 'zoo' not found .* found: shop"):
         db_file(tmp_path, "zoo")
+    (tmp_path / "sql").mkdir()
+    fetch = f"; run: codepref data fetch chinook --data {tmp_path}"
+    with pytest.raises(InputError, match=f"not found .*{re.escape(fetch)}$"):
+        db_file(tmp_path / "sql", "chinook")
 
 
 def test_shipped_sqlfix_set_covers_every_category():
@@ -92,8 +98,8 @@ def test_sqlfix_is_registered():
     assert TASKS.get("sqlfix") is sqlfix.load
 
 
-def test_sqlfix_as_pipeline_tasks():
-    task_set = sqlfix.load(data_dir=DATA)
+def test_sqlfix_as_pipeline_tasks(shared_data):
+    task_set = sqlfix.load(data_dir=shared_data)
     assert task_set.name == "sqlfix" and len(task_set.sha256) == 64
     tasks = task_set.tasks
     assert len(tasks) == len(read_sql_tasks(sqlfix_path()))
@@ -105,7 +111,7 @@ def test_sqlfix_as_pipeline_tasks():
     assert all(bool(x.tests) == (x.metadata["category"] != "dml") for x in tasks)
 
 
-def test_schema_sql_filters_tables():
-    path = db_file(sql_dir(DATA), "chinook")
+def test_schema_sql_filters_tables(shared_data):
+    path = db_file(sql_dir(shared_data), "chinook")
     text = schema_sql(path, ["genre"])
     assert text.startswith("CREATE TABLE [Genre]") and "Track" not in text
