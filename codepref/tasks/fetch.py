@@ -4,15 +4,14 @@
 else ``$CODEPREF_DATA``, else :func:`codepref.tasks.default_data_dir`), where the loaders
 of :mod:`codepref.tasks` and the SQL database lookup find them:
 
-==============  ===================================================================
-``humaneval+``  ``evalplus/HumanEvalPlus.jsonl.gz`` (EvalPlus release v0.1.10, Apache-2.0)
-``mbpp+``       ``evalplus/MbppPlus.jsonl.gz`` (EvalPlus release v0.2.0, Apache-2.0)
-``mbpp``        ``mbpp/mbpp.jsonl``, ``mbpp/sanitized-mbpp.json`` (google-research, CC BY 4.0)
-``humaneval-x`` ``humaneval-x/humaneval_{cpp,js,go,java,rust}.jsonl.gz`` (THUDM/CodeGeeX, Apache-2.0)
-``chinook``     ``sql/chinook/Chinook_Sqlite.sqlite`` (lerocha/chinook-database, MIT)
-``northwind``   ``sql/northwind/northwind.sqlite``, built from the SQL dumps of
-                jpwhite3/northwind-SQLite3 (MIT), kept as ``sql/northwind/src/*.sql``
-==============  ===================================================================
+* ``humaneval+``: ``evalplus/HumanEvalPlus.jsonl.gz`` (EvalPlus release v0.1.10, Apache-2.0)
+* ``mbpp+``: ``evalplus/MbppPlus.jsonl.gz`` (EvalPlus release v0.2.0, Apache-2.0)
+* ``mbpp``: ``mbpp/mbpp.jsonl`` and ``mbpp/sanitized-mbpp.json`` (google-research, CC BY 4.0)
+* ``humaneval-x``: ``humaneval-x/humaneval_{cpp,js,go,java,rust}.jsonl.gz`` (THUDM/CodeGeeX,
+  Apache-2.0)
+* ``chinook``: ``sql/chinook/Chinook_Sqlite.sqlite`` (lerocha/chinook-database, MIT)
+* ``northwind``: ``sql/northwind/northwind.sqlite``, built from the SQL dumps of
+  jpwhite3/northwind-SQLite3 (MIT), which are kept as ``sql/northwind/src/*.sql``
 
 Every download is pinned by SHA-256. A ``.gz`` file is pinned by the SHA-256 of its
 *decompressed* content: gzip headers carry a timestamp, so a re-compressed copy (a release
@@ -29,7 +28,8 @@ Northwind is built, not downloaded: its two pinned SQL scripts are run, in order
 Python's :mod:`sqlite3` (``executescript``) into ``northwind.sqlite.partial``. The bytes of a
 sqlite file depend on the sqlite version, so the result is verified by its *content*: the
 row count of every table, the number of views, and a SHA-256 over every table's rows
-(:func:`sqlite_content_sha256`), which is the same for the data folder's reference copy.
+(:func:`sqlite_content_sha256`; the pinned value is that of a database built from the pinned
+scripts, equal to the one of the reference copy built with the sqlite3 shell).
 
 Mirrors: with a base URL (``--base-url URL`` or ``$CODEPREF_DATA_URL``) every file is
 fetched from ``<URL>/<its path in the data folder>``, Northwind's scripts from
@@ -112,10 +112,6 @@ class Dataset:
     files: tuple[DataFile, ...] = ()
     build: SqliteBuild | None = None
 
-    def targets(self) -> list[str]:
-        """The paths this dataset provides in the data folder (what ``data list`` checks)."""
-        return [f.path for f in self.files] + ([self.build.path] if self.build else [])
-
 
 @dataclass(frozen=True)
 class FetchOptions:
@@ -186,6 +182,8 @@ for _dataset in (
                  _EVALPLUS.format(repo="mbppplus_release", version="v0.2.0", name="MbppPlus.jsonl.gz"),
                  "b54e762755248ca411b523c917fa9f93c07b5ff2966bf60b3917b853926a3dad", gunzip=True),
     )),
+    # Pinned from reference copies that matched google-research at 30adf0ec in length and in
+    # sampled content (not compared byte for byte; sanitized-mbpp.json was re-serialized).
     Dataset("mbpp", "MBPP and its sanitized subset (google-research), CC BY 4.0", files=(
         DataFile("mbpp/mbpp.jsonl", _MBPP.format(name="mbpp.jsonl"),
                  "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f"),
