@@ -27,7 +27,7 @@ def humaneval_tasks(n: int):
     from codepref.records import Task
 
     try:
-        from codepref.generation.tasksource import load_tasks
+        from codepref.tasks.source import load_tasks
 
         tasks, _ = load_tasks("humaneval")
         return tasks[:n]

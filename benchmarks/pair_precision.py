@@ -35,9 +35,9 @@ import statistics
 
 from codepref.config import SandboxConfig
 from codepref.execution import SandboxPool
-from codepref.execution.stage import load_task_map
+from codepref.tasks.source import load_task_map
 from codepref.languages import sandbox_for
-from codepref.pairs.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
+from codepref.evaluation.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
 from codepref.pairs.build import PairOptions, build_records, candidates, gate, skip_reason
 from codepref.pairs.data import load_task_data
 from codepref.scoring import get_scorer

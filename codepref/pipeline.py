@@ -169,7 +169,7 @@ class Run:
     # ----------------------------------------------------------------- stages
 
     def load_tasks(self) -> list[Task]:
-        from codepref.generation.tasksource import load_tasks
+        from codepref.tasks.source import load_tasks
 
         run = self.config.run
         if run.data_dir:

@@ -10,7 +10,6 @@ after its last complete line; one that finds the final file skips what it holds.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 from codepref import __version__
 from codepref.errors import InputError, OutputMismatchError
+from codepref.hashing import json_sha256
 
 HEADER_KEY = "_header"
 
@@ -216,8 +216,7 @@ class Labelled:
 
 def settings_hash(settings: dict[str, Any]) -> str:
     """A short stable hash of JSON-serialisable settings (sorted keys)."""
-    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json_sha256(settings, 16)
 
 
 def make_header(kind: str, settings: dict[str, Any], **extra: Any) -> dict[str, Any]:

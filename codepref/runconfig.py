@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 from codepref.config import GenerationConfig, SandboxConfig, from_mapping, load_toml, parse_overrides
 from codepref.errors import ConfigError
+from codepref.hashing import json_sha256
 from codepref.training.config import TrainConfig
 
 #: The shipped configs (``codepref/data/configs/NAME.toml``).
@@ -272,7 +272,7 @@ def section_dict(section: Any) -> dict[str, Any]:
 
 def config_hash(data: Any) -> str:
     """sha256 (hex) of ``data``'s canonical JSON: sorted keys, no whitespace."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json_sha256(data)
 
 
 def shipped_config_text(name: str) -> str:

@@ -33,8 +33,8 @@ def audit(benchmark, pair_paths, samples_path, matrices_path, scorers, pairs_per
     import json
 
     from codepref.errors import InputError
-    from codepref.execution.stage import load_task_map
-    from codepref.pairs.audit import format_table
+    from codepref.evaluation.audit import format_table
+    from codepref.tasks.source import load_task_map
 
     if bool(pair_paths) == bool(samples_path or matrices_path):
         raise InputError("give either --pairs FILE ... or --samples FILE --matrices FILE")
@@ -54,7 +54,7 @@ def audit(benchmark, pair_paths, samples_path, matrices_path, scorers, pairs_per
 
 def _audit_pairs(paths, tasks, benchmark, config):
     from codepref.execution import SandboxPool
-    from codepref.pairs.audit import audit_records, hidden_verdicts, read_records, wanted_programs
+    from codepref.evaluation.audit import audit_records, hidden_verdicts, read_records, wanted_programs
 
     records, totals = [], {}
     for path in paths:
@@ -70,7 +70,7 @@ def _audit_pairs(paths, tasks, benchmark, config):
 
 def _audit_samples(samples_path, matrices_path, tasks, scorers, pairs_per_task, min_margin, benchmark, config):
     from codepref.execution import SandboxPool
-    from codepref.pairs.audit import audit_scorers, hidden_verdicts
+    from codepref.evaluation.audit import audit_scorers, hidden_verdicts
     from codepref.pairs.build import PairOptions
     from codepref.pairs.data import load_task_data
     from codepref.scoring import get_scorer

@@ -27,7 +27,8 @@ def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, config
     Identical solutions run once; identical tests count once. Output lines:
     {"task_id","outcomes","durations","solution_index","test_index","language"}.
     """
-    from codepref.execution.stage import execute_samples, load_task_map, samples_task_set
+    from codepref.execution.stage import execute_samples
+    from codepref.tasks.source import load_task_map, samples_task_set
     from codepref.languages import sandbox_for
 
     spec = tasks_spec or samples_task_set(samples_path)

@@ -45,7 +45,7 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     """
     from codepref.config import GenerationConfig, from_mapping, parse_overrides
     from codepref.generation.stage import generate_samples
-    from codepref.generation.tasksource import load_tasks
+    from codepref.tasks.source import load_tasks
 
     values = {"model": model, "backend": backend, "n_solutions": n_solutions, "n_tests": n_tests,
               "test_samples": test_samples, "temperature": temperature, "top_p": top_p,

@@ -55,7 +55,7 @@ def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs
     minimax = DSTC's chosen/rejected code and test.
     """
     from codepref.config import parse_overrides
-    from codepref.execution.stage import load_task_map, samples_task_set
+    from codepref.tasks.source import load_task_map, samples_task_set
     from codepref.pairs.build import PairOptions
     from codepref.pairs.efficiency import EfficiencyOptions
     from codepref.pairs.rank import rank_file

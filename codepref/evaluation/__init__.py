@@ -6,6 +6,8 @@
 * :mod:`codepref.evaluation.harness` — the judging code that runs inside the sandbox.
 * :mod:`codepref.evaluation.reference` — canonical-solution runtimes for per-input limits.
 * :mod:`codepref.evaluation.run` — :func:`~codepref.evaluation.run.evaluate`, the whole run.
+* :mod:`codepref.evaluation.audit` — preference pairs judged by a benchmark's hidden tests
+  (``codepref audit``: pair precision and coverage of each scorer).
 
 Importing this package imports nothing else.
 """

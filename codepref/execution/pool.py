@@ -12,6 +12,7 @@ never as a failure of the code.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from codepref.errors import InputError, SandboxError
 from codepref.execution.container import SLACK_S, Container, ContainerFailure
 from codepref.execution.docker import image_exists, remove_orphans, require_engine
 from codepref.languages import Language, get_language
+from codepref.progress import Tick
 from codepref.records import ExecResult, MatrixJob, Outcome, PassMatrix, Program
 
 Emit = Callable[[Any], None]
@@ -106,12 +108,12 @@ class SandboxPool:
 
     # ------------------------------------------------------------------ public API
 
-    def run(self, programs: list[Program], progress: Callable[[int], None] | None = None) -> list[ExecResult]:
+    def run(self, programs: list[Program], progress: Tick | None = None) -> list[ExecResult]:
         """Run programs; return their results in input order."""
         by_id = {r.id: r for r in self.iter_run(programs, progress)}
         return [by_id[p.id] for p in programs]
 
-    def iter_run(self, programs: Iterable[Program], progress: Callable[[int], None] | None = None) -> Iterator[ExecResult]:
+    def iter_run(self, programs: Iterable[Program], progress: Tick | None = None) -> Iterator[ExecResult]:
         """Run programs; yield each result as soon as it is known (any order)."""
         programs = list(programs)
         wire = [self._wire(p) for p in programs]
@@ -131,7 +133,7 @@ class SandboxPool:
                 progress(1)
             yield result
 
-    def run_matrices(self, jobs: Iterable[MatrixJob], progress: Callable[[int], None] | None = None) -> Iterator[PassMatrix]:
+    def run_matrices(self, jobs: Iterable[MatrixJob], progress: Tick | None = None) -> Iterator[PassMatrix]:
         """Run every job's solutions x tests; yield one PassMatrix per job as it completes.
 
         Python solutions are loaded once per row and forked per test; other languages run
@@ -329,6 +331,20 @@ class SandboxPool:
         for i in sols:
             row = [cells[i * m + j] for j in range(m)]
             emit(i, ([Outcome(r["outcome"]) for r in row], [float(r.get("duration_s", 0.0)) for r in row]))
+
+
+@contextlib.contextmanager
+def sandbox_pool(pool: SandboxPool | None, config: SandboxConfig | None = None) -> Iterator[SandboxPool]:
+    """``pool`` when one is given (left open), else a new pool on ``config`` closed on exit.
+
+    For stages that take an optional open pool (the pipeline shares one across stages) and
+    otherwise start their own containers only when there is work to run.
+    """
+    if pool is not None:
+        yield pool
+        return
+    with SandboxPool(config) as own:
+        yield own
 
 
 def _sandbox_error(message: str) -> dict[str, Any]:

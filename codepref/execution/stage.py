@@ -24,130 +24,18 @@ other samples or settings is refused (:class:`~codepref.errors.OutputMismatchErr
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import InputError
-from codepref.records import MatrixJob, PassMatrix, ResumableJsonl, Task, iter_jsonl, make_header, read_header
-
-KINDS = ("solution", "test")
-
-
-@dataclass
-class TaskSamples:
-    """One task's samples, each list sorted by sample index.
-
-    Attributes:
-        task_id: the task.
-        solutions: ``(index, text)`` of every solution sample.
-        tests: ``(index, text)`` of every test sample.
-        prompt: the prompt the samples were generated from, when the sample lines carry
-            one (a ``prompt`` field); None otherwise.
-        stated: indices of the test samples the task's prompt states (``params.source ==
-            "prompt"``: docstring examples and the like, not written by the model).
-    """
-
-    task_id: str
-    solutions: list[tuple[int, str]] = field(default_factory=list)
-    tests: list[tuple[int, str]] = field(default_factory=list)
-    prompt: str | None = None
-    stated: set[int] = field(default_factory=set)
-
-
-def read_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
-    """Read sample lines, validated, grouped by task (in first-seen task order).
-
-    Each line needs ``task_id`` (str), ``kind`` ("solution" | "test"), ``index`` (int) and
-    ``text`` (str); other fields are kept out of the way.
-
-    Raises:
-        InputError: naming the file and line, for a missing or mistyped field, an unknown
-            kind, or a repeated ``(task_id, kind, index)``.
-    """
-    src = str(path)
-    tasks: dict[str, TaskSamples] = {}
-    seen: dict[tuple[str, str, int], int] = {}
-    for line, obj in iter_jsonl(path):
-        for key, typ in (("task_id", str), ("kind", str), ("index", int), ("text", str)):
-            if key not in obj:
-                raise InputError(f"missing field {key!r} (not a sample line?)", src, line)
-            if not isinstance(obj[key], typ) or isinstance(obj[key], bool):
-                raise InputError(f"field {key!r} must be {typ.__name__}, got {type(obj[key]).__name__}", src, line)
-        if obj["kind"] not in KINDS:
-            raise InputError(f"field 'kind' must be 'solution' or 'test', got {obj['kind']!r}", src, line)
-        key = (obj["task_id"], obj["kind"], obj["index"])
-        if key in seen:
-            raise InputError(f"duplicate {obj['kind']} {obj['index']} of task {obj['task_id']!r} "
-                             f"(first on line {seen[key]})", src, line)
-        seen[key] = line
-        ts = tasks.setdefault(obj["task_id"], TaskSamples(obj["task_id"]))
-        (ts.solutions if obj["kind"] == "solution" else ts.tests).append((obj["index"], obj["text"]))
-        if ts.prompt is None and isinstance(obj.get("prompt"), str):
-            ts.prompt = obj["prompt"]
-        params = obj.get("params")
-        if obj["kind"] == "test" and isinstance(params, dict) and params.get("source") == "prompt":
-            ts.stated.add(obj["index"])
-    for ts in tasks.values():
-        ts.solutions.sort()
-        ts.tests.sort()
-    return tasks
-
-
-def load_task_map(spec: str) -> dict[str, Task]:
-    """Task id -> Task for a task set name (``humaneval`` ...) or a JSONL prompts file.
-
-    Raises:
-        InputError: ``spec`` names no known task set and no readable file.
-    """
-    from codepref.generation.tasksource import load_tasks
-
-    tasks, _ = load_tasks(spec)
-    return {t.id: t for t in tasks}
-
-
-def samples_task_set(samples_path: str | os.PathLike[str]) -> str | None:
-    """The registered task set named in a samples file's header, if any.
-
-    The header's ``tasks`` is the set's name, or (``codepref generate``) its description
-    ``{"name", "version", "sha256", "tasks"}``; one read from a file given by path
-    (version ``file``) cannot be reloaded by its name, so it gives None.
-    """
-    name = (read_header(samples_path) or {}).get("tasks")
-    if isinstance(name, dict):
-        name = name.get("name") if name.get("version") != "file" else None
-    if not isinstance(name, str):
-        return None
-    try:
-        from codepref.tasks import TASKS
-    except ImportError:
-        return None
-    return name if name in TASKS else None
-
-
-def distinct_tests(tests: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Non-empty tests with their first index, duplicates (after stripping) dropped."""
-    seen: set[str] = set()
-    out = []
-    for i, text in tests:
-        key = text.strip()
-        if key and key not in seen:
-            seen.add(key)
-            out.append((i, text))
-    return out
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from codepref.execution.pool import sandbox_pool
+from codepref.hashing import file_sha256
+from codepref.progress import Progress
+from codepref.records import MatrixJob, PassMatrix, ResumableJsonl, Task, make_header
+from codepref.samples import TaskSamples, distinct_tests, read_generated_samples
 
 
 def execute_samples(
@@ -158,7 +46,7 @@ def execute_samples(
     tasks: dict[str, Task] | None = None,
     language: str = "python",
     cell_timeout_s: float = 5.0,
-    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    progress: Progress | None = None,
     pool=None,
 ) -> Counter:
     """Build every task's pass matrix from a samples file; return outcome counts.
@@ -171,7 +59,7 @@ def execute_samples(
             sampled task must be in it. Without it every task is ``language`` with no setup.
         language: the language of every task when ``tasks`` is None.
         cell_timeout_s: wall-clock limit per solution x test cell.
-        progress: called with ``(done_cells, total_cells)``; returns a per-cells callback.
+        progress: started with ``(0, total_cells)``, ticked per cell.
         pool: a :class:`SandboxPool` to use (one is made and closed if None).
 
     Raises:
@@ -181,7 +69,7 @@ def execute_samples(
     config = config or SandboxConfig()
     if cell_timeout_s <= 0:
         raise InputError(f"cell timeout must be > 0, got {cell_timeout_s}")
-    grouped = read_samples(samples_path)
+    grouped = read_generated_samples(samples_path)
     if tasks is not None:
         missing = [t for t in grouped if t not in tasks]
         if missing:
@@ -206,7 +94,7 @@ def execute_samples(
         tick = progress(0, total) if progress else None
         if runnable:
             by_id = {p.job.task_id: p for p in runnable}
-            with _sandbox(pool, config) as sandbox:
+            with sandbox_pool(pool, config) as sandbox:
                 for matrix in sandbox.run_matrices([p.job for p in runnable], tick):
                     rec = by_id[matrix.task_id].record(matrix)
                     out.append(rec)
@@ -215,18 +103,6 @@ def execute_samples(
     finally:
         out.close()
     return counts
-
-
-@contextlib.contextmanager
-def _sandbox(pool, config: SandboxConfig):
-    """The given pool, or a new one closed on exit."""
-    if pool is not None:
-        yield pool
-        return
-    from codepref.execution.pool import SandboxPool
-
-    with SandboxPool(config) as own:
-        yield own
 
 
 @dataclass

@@ -11,7 +11,7 @@
 * :mod:`codepref.generation.testparse` — model output -> single independent asserts.
 * :mod:`codepref.generation.extract` — code out of chat answers, EvalPlus-style sanitising.
 * :mod:`codepref.generation.stage` — tasks -> samples JSONL (resumable), used by
-  ``codepref generate``; :mod:`codepref.generation.tasksource` resolves ``--tasks``.
+  ``codepref generate`` (:mod:`codepref.tasks.source` resolves ``--tasks``).
 
 Importing this package imports no model library.
 """

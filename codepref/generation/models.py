@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codepref.errors import CodeprefError
+from codepref.hashing import file_sha256
 from codepref.registry import Registry
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -261,16 +262,7 @@ def verify(name: str) -> bool:
     path = model_dir(name) / spec.filename
     if not path.is_file():
         return False
-    return sha256_file(path) == spec.sha256
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The sha256 (hex) of a file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path) == spec.sha256
 
 
 def _stamp(path: Path) -> Path:

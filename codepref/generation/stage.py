@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,8 @@ from codepref.config import GenerationConfig
 from codepref.generation.backend import Completion, Generator, Request, SamplingParams, open_generator
 from codepref.generation.prompts import PromptSpec
 from codepref.languages import generation_hooks
+from codepref.progress import Progress
 from codepref.records import ResumableJsonl, Sample, Task, make_header
-
-#: ``progress(done, total) -> tick(n)``, as made by ``codepref.cli.common.tqdm_progress``.
-ProgressFactory = Callable[[int, int], Callable[[int], Any]]
-
 
 def seed_for(base: int, task_id: str, kind: str, index: int) -> int:
     """The seed of one sample: the first 4 bytes of sha256("base:task_id:kind:index")."""
@@ -59,7 +56,7 @@ def settings_of(config: GenerationConfig) -> dict[str, Any]:
 
 
 def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: GenerationConfig, *,
-                     generator: Generator | None = None, progress: ProgressFactory | None = None,
+                     generator: Generator | None = None, progress: Progress | None = None,
                      extra_header: dict[str, Any] | None = None) -> Counter:
     """Sample solutions and tests for ``tasks`` into ``out_path`` (resumable).
 

@@ -34,17 +34,16 @@ problem statement (schema, issue, the user's SQL) and its ``setup`` the database
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from codepref.languages import GenerationHooks, Language
+from codepref.sql.script import DB_DIRECTIVE, same_rows_check
 
 if TYPE_CHECKING:
     from codepref.config import SandboxConfig
     from codepref.generation.prompts import PromptSpec
     from codepref.records import Task
 
-DB_DIRECTIVE = "-- codepref-db:"
 MOUNT = "/data/sql"
 _QUERY_START = re.compile(r"^\s*(SELECT|WITH|VALUES)\b", re.IGNORECASE)
 
@@ -55,11 +54,6 @@ _RUN = (
     'if [ -n "$rel" ]; then cp "' + MOUNT + '/$rel" "$db" && chmod 600 "$db" || exit 3; fi; '
     'exec sqlite3 -safe -bail -batch "$db" < "{file}"'
 )
-
-
-def db_directive(relative_path: str) -> str:
-    """The first line that makes a script run on a copy of ``/data/sql/<relative_path>``."""
-    return f"{DB_DIRECTIVE} {relative_path}"
 
 
 def _statements(sql: str) -> list[str]:
@@ -87,23 +81,6 @@ def assemble(solution: str, test: str) -> str:
         f"INSERT INTO codepref_check VALUES (({check}));",
     ]
     return head + "\n".join(body) + "\n"
-
-
-def same_rows_check(query: str, *, order: bool = False, multiset: bool = False) -> str:
-    """A check that ``result`` holds exactly the rows of ``query`` (one query, no ``;``).
-
-    Rows are compared as sets (``EXCEPT`` both ways); with ``order`` each row is numbered
-    first (``result``'s rowid against ``ROW_NUMBER() OVER ()`` of the query); with
-    ``multiset`` the row counts must agree too. A column-count mismatch is an SQL error, so
-    the cell fails. Unlike soft EX there is no rounding.
-    """
-    mine, theirs = "SELECT * FROM result", f"SELECT * FROM ({query})"
-    if order:
-        mine, theirs = "SELECT rowid, * FROM result", f"SELECT ROW_NUMBER() OVER (), * FROM ({query})"
-    check = f"SELECT NOT EXISTS ({mine} EXCEPT {theirs}) AND NOT EXISTS ({theirs} EXCEPT {mine})"
-    if multiset:
-        check += f" AND (SELECT COUNT(*) FROM result) = (SELECT COUNT(*) FROM ({query}))"
-    return check
 
 
 def agreement_checks(task: Task, solutions: list[str]) -> list[str]:

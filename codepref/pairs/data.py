@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 
 from codepref.errors import InputError
-from codepref.execution.stage import TaskSamples, distinct_tests, read_samples
 from codepref.records import PassMatrix, iter_jsonl
+from codepref.samples import TaskSamples, distinct_tests, read_generated_samples
 
 
 @dataclass
@@ -71,7 +71,7 @@ def load_task_data(
         InputError: a matrix line that does not parse, a task or sample index missing from
             the samples, a shape that does not match, or a task with no prompt.
     """
-    samples = read_samples(samples_path)
+    samples = read_generated_samples(samples_path)
     src = str(matrices_path)
     out: list[TaskData] = []
     seen: set[str] = set()

@@ -23,7 +23,6 @@ does not pass (a flaky test, a timeout) are left out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from codepref.errors import ConfigError
 from codepref.pairs.build import PairOptions, candidates, gate, skip_reason
 from codepref.pairs.data import TaskData
+from codepref.progress import Tick
 from codepref.records import Outcome, Program
 from codepref.scoring.base import Pick, Scorer, clean
 
@@ -141,7 +141,7 @@ def pick_faster(times: dict[int, list[float]], k: int, min_speedup: float) -> li
 
 
 def efficiency_picks(tasks: list[TaskData], scorer: Scorer, options: PairOptions, eff: EfficiencyOptions,
-                     pool, progress: Callable[[int], None] | None = None):
+                     pool, progress: Tick | None = None):
     """Yield ``(task, picks)`` for every task with >= 2 timed candidates.
 
     Args:

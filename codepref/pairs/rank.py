@@ -12,8 +12,6 @@ interrupted efficiency run keeps what it timed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +20,12 @@ from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import ConfigError
-from codepref.execution.stage import file_sha256
+from codepref.execution import sandbox_pool
+from codepref.hashing import file_sha256, json_sha256
 from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records
 from codepref.pairs.data import load_task_data
 from codepref.pairs.efficiency import EfficiencyOptions, efficiency_picks
+from codepref.progress import Progress
 from codepref.records import ResumableJsonl, make_header
 from codepref.scoring import get_scorer
 
@@ -67,7 +67,7 @@ def rank_file(
     efficiency: EfficiencyOptions | None = None,
     config: SandboxConfig | None = None,
     pool=None,
-    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    progress: Progress | None = None,
 ) -> RankResult:
     """Score every task and write DPO or KTO records to ``out_path``.
 
@@ -108,7 +108,7 @@ def rank_file(
         "efficiency": dataclasses.asdict(efficiency) if efficiency else None,
         "samples_sha256": file_sha256(samples_path),
         "matrices_sha256": file_sha256(matrices_path),
-        "prompts_sha256": _prompts_hash({t.task_id: t.prompt for t in tasks}),
+        "prompts_sha256": json_sha256({t.task_id: t.prompt for t in tasks}, 16, compact=False),
     }
     header = make_header("pairs" if fmt == "dpo" else "kto_samples", settings, tasks_total=len(tasks))
     out = ResumableJsonl(out_path, header, key=record_key)
@@ -126,7 +126,6 @@ def rank_file(
 
 
 def _efficiency(tasks, sc, options, eff, config, pool, progress, out, done, result) -> None:
-    from codepref.execution.stage import _sandbox
     from codepref.pairs.efficiency import efficiency_plan
 
     todo = [t for t in tasks if (t.task_id, "efficiency", 0, None) not in done]
@@ -135,13 +134,9 @@ def _efficiency(tasks, sc, options, eff, config, pool, progress, out, done, resu
     if not runs:
         return
     tick = progress(0, runs) if progress else None
-    with _sandbox(pool, config or SandboxConfig()) as sandbox:
+    with sandbox_pool(pool, config or SandboxConfig()) as sandbox:
         for task, picks in efficiency_picks(todo, sc, options, eff, sandbox, tick):
             records = RECORDS["dpo"](task, picks, f"{sc.name}+efficiency", options, kind="efficiency")
             out.extend(r for r in records if record_key(r) not in done)
             result.efficiency_records += len(records)
             result.efficiency_tasks += 1
-
-
-def _prompts_hash(prompts: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()[:16]

@@ -14,8 +14,9 @@ The ``sqlfix`` benchmark (66 hand-written tasks over Chinook and Northwind) ship
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from codepref.hashing import file_sha256
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -32,4 +33,4 @@ def rewind_seeds_path() -> Path:
 
 def file_version(path: Path) -> str:
     """A short content hash of a data file (recorded in output headers)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return file_sha256(path, length=12)

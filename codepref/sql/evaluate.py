@@ -22,18 +22,18 @@ with :func:`codepref.sql.extract.extract_sql`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import InputError
+from codepref.progress import Progress, Tick
 from codepref.records import ResumableJsonl, iter_jsonl, make_header
 from codepref.sql.runner import SqlJob, run_sql_jobs
 from codepref.sql.task import SqlTask
 
 PRED_KEYS = ("pred_sqls", "sql", "completion", "solution")
-ProgressFactory = Callable[[int, int], Callable[[int], Any]]
 
 
 def read_predictions(path: str | os.PathLike[str], tasks: Iterable[SqlTask]) -> dict[str, list[str]]:
@@ -126,7 +126,7 @@ def evaluate_sql(
     pool=None,
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Judge ``predictions`` (``instance_id -> SQL texts``) on ``tasks``.
 
@@ -144,12 +144,11 @@ def evaluate_sql(
     Returns:
         ``(summary, records)``; records are in task order.
     """
-    import hashlib
-    import json
+    from codepref.hashing import json_sha256
 
-    digest = hashlib.sha256(json.dumps({k: list(v) for k, v in predictions.items()}, sort_keys=True).encode())
+    digest = json_sha256({k: list(v) for k, v in predictions.items()}, 16, compact=False)
     settings = {"benchmark": benchmark, "query_timeout_s": query_timeout_s,
-                "tasks": sorted(t.instance_id for t in tasks), "predictions_sha256": digest.hexdigest()[:16]}
+                "tasks": sorted(t.instance_id for t in tasks), "predictions_sha256": digest}
     out = None
     done: dict[str, dict[str, Any]] = {}
     if out_path is not None:
@@ -193,7 +192,7 @@ def verify_tasks(
     pool=None,
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Tick | None = None,
 ) -> list[dict[str, Any]]:
     """Check every task in the sandbox: its gold ``sol_sql`` passes and its ``issue_sql`` fails.
 
@@ -219,7 +218,7 @@ def evaluate_sqlfix(
     tasks_path: str | os.PathLike[str] | None = None,
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
     limit: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The ``sqlfix`` benchmark in one call (``codepref evaluate --benchmark sqlfix`` runs it

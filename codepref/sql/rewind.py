@@ -38,6 +38,7 @@ from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import CodeprefError, InputError
+from codepref.progress import Progress, Tick
 from codepref.records import ResumableJsonl, iter_jsonl, make_header
 from codepref.sql.runner import SqlJob, run_sql_jobs
 from codepref.sql.task import SqlTask
@@ -389,7 +390,7 @@ def rewind(
     pool=None,
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Tick | None = None,
 ) -> Iterator[tuple[Seed, list[SqlTask], Counter]]:
     """Make debug tasks from seeds; yield ``(seed, kept tasks, counts)`` per seed.
 
@@ -471,7 +472,7 @@ def rewind_file(
     config: SandboxConfig | None = None,
     query_timeout_s: float = 5.0,
     chunk: int = 10,
-    progress: Callable[[int, int], Callable[[int], Any]] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """``codepref sql rewind``: seeds file -> task file (resumable); returns the statistics.
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codepref.config import SandboxConfig
 from codepref.errors import SandboxError
+from codepref.progress import Tick
 from codepref.records import Outcome, Program
 from codepref.sql.task import SqlTask, db_files
 
@@ -106,7 +107,7 @@ def run_sql_jobs(
     max_rows: int = 100_000,
     check_issue: bool = True,
     only_issue: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Tick | None = None,
 ) -> Iterator[tuple[SqlJob, dict[str, Any]]]:
     """Evaluate every job in the sandbox; yield ``(job, verdict)`` as each finishes.
 

@@ -22,7 +22,6 @@ fetches it (``codepref data fetch NAME``; see :mod:`codepref.tasks.fetch`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codepref.errors import InputError
+from codepref.hashing import file_sha256
 from codepref.records import Task
 from codepref.registry import Registry
 
@@ -71,12 +71,7 @@ class TaskSet:
 
 def sha256_of(*paths: str | os.PathLike[str]) -> str:
     """Hex SHA-256 over the bytes of ``paths`` in order."""
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(*paths)
 
 
 def default_data_dir() -> Path:

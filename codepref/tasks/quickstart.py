@@ -25,13 +25,13 @@ every canonical solution, and a ``return None`` body, against the tests in the s
 
 from __future__ import annotations
 
-import hashlib
 import os
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
 from codepref.errors import InputError
+from codepref.hashing import bytes_sha256
 from codepref.records import Task, iter_jsonl
 
 NAME = "quickstart"
@@ -54,7 +54,7 @@ def prompts_file() -> Traversable:
 
 def version() -> str:
     """A short content hash (sha256, 12 hex digits) of the shipped file, for output headers."""
-    return hashlib.sha256(prompts_file().read_bytes()).hexdigest()[:12]
+    return bytes_sha256(prompts_file().read_bytes(), 12)
 
 
 def to_task(obj: dict[str, Any], source: str, line: int) -> Task:

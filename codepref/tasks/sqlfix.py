@@ -9,7 +9,7 @@ passes and every issue SQL fails.
 As pipeline :class:`~codepref.records.Task` records (language ``sql``):
 
 * ``prompt`` — the problem statement (:func:`codepref.sql.prompts.problem_text`);
-* ``setup`` — the database directive and ``preprocess_sql`` (see :mod:`codepref.languages.sql`);
+* ``setup`` — the database directive (:mod:`codepref.sql.script`) and ``preprocess_sql``;
 * ``tests`` — for query tasks, one SQL check that the fix's rows equal the gold rows
   (:func:`gold_check`; an approximation of soft EX without rounding, for scoring audits);
   empty for UPDATE/DELETE tasks. The official verdict is
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from codepref.records import Task
 from codepref.sql import sqlfix_path
+from codepref.sql.script import db_directive, same_rows_check
 from codepref.sql.task import SqlTask, db_file, read_sql_tasks, sql_dir
 
 NAME = "sqlfix"
@@ -36,11 +37,10 @@ def gold_check(task: SqlTask) -> str | None:
     """A SQL check that ``result`` holds the gold query's rows, or None for tasks whose
     gold SQL is not a single query or that have their own test cases.
 
-    See :func:`codepref.languages.sql.same_rows_check` (the ``order`` and ``multiset``
+    See :func:`codepref.sql.script.same_rows_check` (the ``order`` and ``multiset``
     conditions apply). Unlike soft EX there is no rounding, so an equivalent fix with
     different float arithmetic can fail this check.
     """
-    from codepref.languages.sql import same_rows_check
     from codepref.sql.compare import remove_comments, split_statements
 
     statements = [s for text in task.sol_sql for s in split_statements(text)]
@@ -55,7 +55,6 @@ def gold_check(task: SqlTask) -> str | None:
 
 def to_task(task: SqlTask, directory: Path) -> Task:
     """One SQL debugging task as a pipeline Task (see the module docstring)."""
-    from codepref.languages.sql import db_directive
     from codepref.sql.prompts import problem_text
 
     path = db_file(directory, task.db_id)

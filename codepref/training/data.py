@@ -9,11 +9,11 @@ treat extra fields as model inputs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
 from codepref.errors import InputError
+from codepref.hashing import file_sha256
 from codepref.records import iter_jsonl
 
 COLUMNS = {"dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
@@ -74,8 +74,4 @@ def load_rows(path: str | os.PathLike[str], method: str) -> TrainData:
         rows.append({c: obj[c] for c in want})
     if not rows:
         raise InputError(f"no {'pairs' if method == 'dpo' else 'samples'} to train on", name)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return TrainData(rows=rows, sha256=digest.hexdigest(), path=name)
+    return TrainData(rows=rows, sha256=file_sha256(path), path=name)

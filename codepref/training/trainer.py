@@ -28,13 +28,13 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codepref import __version__
 from codepref.errors import ConfigError, InputError, OutputMismatchError
+from codepref.progress import Progress
 from codepref.records import ResumableJsonl, make_header, settings_hash
 from codepref.training.config import TrainConfig
 from codepref.training.data import TrainData, load_rows
@@ -44,9 +44,6 @@ RUN_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-
-#: ``progress(done, total) -> tick(n)``, as made by ``codepref.cli.common.tqdm_progress``.
-Progress = Callable[[int, int], Callable[[int], Any]]
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def test_audit_judges_sql_candidates_with_the_gold_rows_check(shared_data, raw_t
     from codepref.config import SandboxConfig
     from codepref.execution import SandboxPool
     from codepref.languages import sandbox_for
-    from codepref.pairs.audit import hidden_verdicts
+    from codepref.evaluation.audit import hidden_verdicts
     from codepref.tasks import sqlfix
 
     tasks = {t.id: t for t in sqlfix.load(data_dir=shared_data).tasks if t.id in FEW[:2]}

@@ -79,7 +79,7 @@ def test_hostile_predictions_end_within_their_limits(directory, pool, sql, flags
 
 
 def test_sql_language_runs_plain_scripts(pool):
-    from codepref.languages.sql import db_directive
+    from codepref.sql.script import db_directive
 
     head = db_directive("chinook/Chinook_Sqlite.sqlite") + "\n"
     res = pool.run([Program("count", "sql", head + "SELECT COUNT(*) FROM Genre;"),

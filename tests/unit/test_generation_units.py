@@ -13,7 +13,7 @@ from codepref.generation import models
 from codepref.generation.backend import GENERATORS, Request, SamplingParams, open_generator
 from codepref.generation.prompts import PromptSpec, solution_prompt, unit_test_prompt
 from codepref.generation.stage import seed_for, settings_of
-from codepref.generation.tasksource import load_tasks
+from codepref.tasks.source import load_tasks
 from codepref.records import Task
 
 TASK = Task("T/0", "python", 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n', "add")

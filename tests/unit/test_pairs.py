@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from codepref.errors import ConfigError, InputError
-from codepref.pairs.audit import audit_records, audit_scorers, format_table, oracle_task, programs_of
+from codepref.evaluation.audit import audit_records, audit_scorers, format_table, oracle_task, programs_of
 from codepref.pairs.build import BuildStats, PairOptions, build_records, candidates, skip_reason, task_picks
 from codepref.pairs.data import TaskData, completion_of, load_task_data
 from codepref.pairs.efficiency import (EfficiencyOptions, efficiency_plan, parse_times, pick_faster,
@@ -216,7 +216,7 @@ def test_missing_prompt_says_what_to_pass(tmp_path):
 
 
 def test_bad_sample_lines(tmp_path):
-    from codepref.execution.stage import read_samples
+    from codepref.samples import read_generated_samples
 
     cases = [({"task_id": "a", "kind": "solution", "index": 0}, "missing field 'text'"),
              ({"task_id": "a", "kind": "code", "index": 0, "text": ""}, "'kind' must be 'solution' or 'test'"),
@@ -224,10 +224,10 @@ def test_bad_sample_lines(tmp_path):
     for obj, message in cases:
         write_jsonl(tmp_path / "s.jsonl", "samples", [obj])
         with pytest.raises(InputError, match=message):
-            read_samples(tmp_path / "s.jsonl")
+            read_generated_samples(tmp_path / "s.jsonl")
     write_jsonl(tmp_path / "s.jsonl", "samples", sample_lines()[:1] * 2)
     with pytest.raises(InputError, match="s.jsonl:3: duplicate solution 0 of task 'T/0' \\(first on line 2\\)"):
-        read_samples(tmp_path / "s.jsonl")
+        read_generated_samples(tmp_path / "s.jsonl")
 
 
 # ----------------------------------------------------------------------------- efficiency

@@ -117,7 +117,7 @@ def test_unknown_language_fails_before_any_model_loads(tmp_path):
 
 
 def test_samples_header_of_codepref_generate_names_its_task_set(tmp_path):
-    from codepref.execution.stage import samples_task_set
+    from codepref.tasks.source import samples_task_set
 
     path = tmp_path / "s.jsonl"
     for tasks, expected in (({"name": "sqlfix", "version": "1.0", "sha256": "x", "tasks": 66}, "sqlfix"),

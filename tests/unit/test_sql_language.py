@@ -1,7 +1,7 @@
 """The `sql` language: registered, and matrix cells assembled into sqlite3 scripts."""
 
 from codepref.languages import get_language
-from codepref.languages.sql import DB_DIRECTIVE, db_directive
+from codepref.sql.script import DB_DIRECTIVE, db_directive
 
 
 def test_registered_and_runs_through_the_cli():
