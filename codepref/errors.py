@@ -34,6 +34,15 @@ class InputError(CodeprefError):
         super().__init__(where + message)
 
 
+class ContaminationError(InputError):
+    """Training tasks that overlap an evaluation benchmark (same id, same text or a long
+    shared n-gram; :mod:`codepref.tasks.contamination`). ``overlaps`` lists every one."""
+
+    def __init__(self, message: str, overlaps: list):
+        self.overlaps = list(overlaps)
+        super().__init__(message)
+
+
 class ConfigError(CodeprefError):
     """An invalid configuration. ``problems`` lists every problem found, not just the first."""
 
