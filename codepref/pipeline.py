@@ -220,7 +220,7 @@ class Run:
 
         rk = self.config.rank
         result = rank_file(round_dir / "samples.jsonl", round_dir / "matrices.jsonl", out, scorer=rk.scorer,
-                           scorer_options=rk.scorer_options, fmt=rk.format, options=rk.pair_options(),
+                           scorer_options=rk.scorer_options, fmt=rk.format, options=rk.pair_options,
                            prompts={t.id: t.prompt for t in tasks})
         return result.summary()
 

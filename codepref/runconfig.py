@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from codepref.config import GenerationConfig, SandboxConfig, from_mapping, load_toml, parse_overrides
 from codepref.errors import ConfigError
 from codepref.hashing import json_sha256
+from codepref.pairs.build import PairOptions
 from codepref.training.config import TrainConfig
 
 #: The shipped configs (``codepref/data/configs/NAME.toml``).
@@ -96,42 +98,20 @@ class RankSection:
         scorer: a scorer name (``codet``, ``pagerank``, ``minimax``). Default ``pagerank``.
         scorer_options: keyword options of the scorer (e.g. ``{damping = 0.85}``).
         format: ``dpo`` (pairs) or ``kto`` (labelled samples); must match ``[train] method``.
-        pairs_per_task: most pairs per task. Default 1.
-        min_margin: smallest normalised score difference of a pair, in [0, 1]. Default 0.0.
-        skip_uniform: skip tasks whose solutions all pass or all fail. Default true.
-        dedupe: identical solutions count once. Default true.
-        concat_tests: DSTC test-code concatenation. Default false.
-        prompt_gate: only solutions passing every test the prompt states may be chosen.
-            Default true.
+        pair_options: how picks become records (:class:`~codepref.pairs.build.PairOptions`).
+            Its fields are written straight in ``[rank]`` (``pairs_per_task = 1``,
+            ``min_margin``, ``skip_uniform``, ``dedupe``, ``concat_tests``,
+            ``prompt_gate``), not as a sub-table; defaults are PairOptions'.
     """
 
     scorer: str = "pagerank"
     scorer_options: dict = field(default_factory=dict)
     format: str = "dpo"
-    pairs_per_task: int = 1
-    min_margin: float = 0.0
-    skip_uniform: bool = True
-    dedupe: bool = True
-    concat_tests: bool = False
-    prompt_gate: bool = True
+    pair_options: PairOptions = field(default_factory=PairOptions)
 
     def __post_init__(self) -> None:
-        problems = []
         if self.format not in ("dpo", "kto"):
-            problems.append(f"format must be dpo or kto, got {self.format!r}")
-        try:
-            self.pair_options()  # PairOptions checks pairs_per_task and min_margin
-        except ConfigError as e:
-            problems += e.problems
-        if problems:
-            raise ConfigError(problems)
-
-    def pair_options(self):
-        from codepref.pairs.build import PairOptions
-
-        return PairOptions(pairs_per_task=self.pairs_per_task, min_margin=self.min_margin,
-                           skip_uniform=self.skip_uniform, dedupe=self.dedupe, concat_tests=self.concat_tests,
-                           prompt_gate=self.prompt_gate)
+            raise ConfigError([f"format must be dpo or kto, got {self.format!r}"])
 
 
 @dataclass(frozen=True)
@@ -228,7 +208,7 @@ class RunConfig:
             if not isinstance(raw, dict):
                 continue
             try:
-                built[name] = from_mapping(section, raw, where=f"[{name}] ")
+                built[name] = section_from_mapping(section, raw, where=f"[{name}] ")
             except ConfigError as e:
                 problems.extend(e.problems)
         problems.extend(_cross_checks(built))
@@ -265,9 +245,60 @@ def _cross_checks(built: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _nested(cls: type) -> dict[str, type]:
+    """The fields of a section that hold a settings dataclass (``[rank]``'s ``pair_options``).
+
+    Their fields are written flat in the section (``[rank] pairs_per_task = 2``), as they
+    always were, so TOML files, ``--set rank.pairs_per_task=2`` and stage keys stay the same.
+    """
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+
+
+def section_from_mapping(cls: type, values: dict[str, Any], *, where: str = "") -> Any:
+    """:func:`~codepref.config.from_mapping` for a section, nested settings read from its flat keys.
+
+    Every problem is reported at once: unknown keys (with a "did you mean" over the flat
+    keys), wrong types and the checks of the section and of each nested settings object.
+
+    Raises:
+        ConfigError: listing all problems, each prefixed with ``where``.
+    """
+    nested = _nested(cls)
+    if not nested:
+        return from_mapping(cls, values, where=where)
+    owner = {f.name: name for name, sub in nested.items() for f in dataclasses.fields(sub)}
+    keys = [f.name for f in dataclasses.fields(cls) if f.name not in nested] + list(owner)
+    problems = []
+    for key in values:
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            problems.append(f"{where}unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    built = {}
+    for name, sub in nested.items():
+        try:
+            built[name] = from_mapping(sub, {k: v for k, v in values.items() if owner.get(k) == name}, where=where)
+        except ConfigError as e:
+            problems.extend(e.problems)
+    try:
+        section = from_mapping(cls, {k: v for k, v in values.items() if k in keys and k not in owner}, where=where)
+    except ConfigError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise ConfigError(problems)
+    return dataclasses.replace(section, **built)
+
+
 def section_dict(section: Any) -> dict[str, Any]:
-    """One section as JSON-able data (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(section), default=list))
+    """One section as JSON-able data (tuples become lists), nested settings flattened into it.
+
+    The flat form is what the TOML holds, what ``config.json`` shows and what the
+    pipeline's stage keys hash (see :func:`_nested`).
+    """
+    data = json.loads(json.dumps(dataclasses.asdict(section), default=list))
+    for name in _nested(type(section)):
+        data.update(data.pop(name))
+    return data
 
 
 def config_hash(data: Any) -> str:

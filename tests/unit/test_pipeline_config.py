@@ -9,8 +9,10 @@ import json
 import pytest
 
 from codepref.errors import ConfigError
+from codepref.pairs.build import PairOptions
 from codepref.pipeline import Display, Run
-from codepref.runconfig import SHIPPED, RunConfig, config_hash, load_run_config, shipped_config_text
+from codepref.runconfig import (SHIPPED, RunConfig, config_hash, load_run_config, section_dict,
+                                shipped_config_text)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -55,6 +57,25 @@ def test_every_problem_is_reported_at_once():
     assert "[evaluate] ks" in text
     assert "scorer 'nosuch'" in text
     assert len(problems) >= 6
+
+
+def test_rank_pair_options_are_written_flat_in_the_rank_section():
+    """[rank] holds a PairOptions, but its keys stay flat in the TOML, the overrides and the
+    data the stage keys hash; every problem of both is still reported at once."""
+    config = load_run_config(None, ["rank.pairs_per_task=3", "rank.concat_tests=true"])
+    assert config.rank.pair_options == PairOptions(pairs_per_task=3, concat_tests=True)
+    flat = section_dict(config.rank)
+    assert flat["pairs_per_task"] == 3 and flat["concat_tests"] is True and "pair_options" not in flat
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_mapping({"rank": {"pairs_per_tsk": 2, "min_margin": 3.0, "dedupe": "no", "format": "x",
+                                         "pair_options": {}}})
+    assert sorted(e.value.problems) == sorted([
+        "[rank] unknown key 'pairs_per_tsk' (did you mean 'pairs_per_task'?)",
+        "[rank] unknown key 'pair_options' (did you mean 'scorer_options'?)",
+        "[rank] dedupe must be bool, got 'no'",
+        "[rank] min_margin must be in [0, 1] (scores are normalised), got 3.0",
+        "[rank] format must be dpo or kto, got 'x'",
+    ])
 
 
 def test_cross_section_rules():
