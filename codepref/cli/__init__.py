@@ -78,6 +78,10 @@ def _register() -> None:
 
     main.add_command(evaluate)
 
+    from codepref.cli.compare import compare
+
+    main.add_command(compare)
+
     from codepref.cli.report import report
     from codepref.cli.run import quickstart, run
 

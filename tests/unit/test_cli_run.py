@@ -29,7 +29,7 @@ def invoke(*args):
 def test_commands_are_registered_with_help():
     r = invoke("--help")
     assert r.exit_code == 0
-    for name in ("run", "quickstart", "report"):
+    for name in ("run", "quickstart", "report", "compare"):
         assert name in r.output
     r = invoke("run", "--help")
     assert r.exit_code == 0 and "--set" in r.output and "--run-dir" in r.output and "quickstart" in r.output
