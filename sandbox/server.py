@@ -488,13 +488,7 @@ class Server:
                 if not chunk:
                     open_fds.remove(fd)
                     continue
-                if fd in totals:
-                    totals[fd] += len(chunk)
-                    room = cap - len(bufs[fd])
-                    if room > 0:
-                        bufs[fd] += chunk[:room]
-                else:
-                    bufs[fd] += chunk[:8]
+                keep_output(fd, chunk, bufs, totals, cap)
             if totals[out_r] > KILL_FACTOR * cap or totals[err_r] > KILL_FACTOR * cap:
                 outcome = "error"
                 kill_all_others()
@@ -526,13 +520,7 @@ class Server:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
-                if fd in totals:
-                    totals[fd] += len(chunk)
-                    room = cap - len(bufs[fd])
-                    if room > 0:
-                        bufs[fd] += chunk[:room]
-                else:
-                    bufs[fd] += chunk[:8]
+                keep_output(fd, chunk, bufs, totals, cap)
 
     # ---- a matrix of solutions x tests
 
@@ -619,6 +607,22 @@ class Server:
     def oom_since(before: int | None) -> bool:
         after = oom_kills()
         return before is not None and after is not None and after > before
+
+
+def keep_output(fd: int, chunk: bytes, bufs: dict, totals: dict, cap: int) -> None:
+    """Add a chunk read from a child's pipe to what the server keeps of it.
+
+    stdout and stderr (the fds in ``totals``) keep at most ``cap`` bytes each, but every
+    byte is counted (the flood check and the "N more bytes cut" note use the count); the
+    tag pipe keeps only its first bytes (one tag byte is ever written).
+    """
+    if fd in totals:
+        totals[fd] += len(chunk)
+        room = cap - len(bufs[fd])
+        if room > 0:
+            bufs[fd] += chunk[:room]
+    else:
+        bufs[fd] += chunk[:8]
 
 
 def cell_outcome(status: int, oom: bool) -> str:

@@ -266,55 +266,63 @@ class SandboxPool:
             for t in threads:
                 t.join()
 
-    def _exec_unit(self, slot: _Slot, items: list[tuple[int, dict[str, Any]]], done: Callable[[int, dict], None]) -> None:
-        pending = list(items)
+    def _stream_retrying(self, slot: _Slot, keys: list[int], request: Callable[[list[int]], tuple[dict, float]],
+                         reply: Callable[[int, dict], None], give_up: Callable[[int, str], None]) -> None:
+        """Send ``keys``' work to the slot's container, retrying on fresh containers.
+
+        ``request(sent)`` gives the message for the keys still to do and the seconds to
+        wait for each reply; each reply's ``index`` is a position in ``sent`` and goes to
+        ``reply(key, message)``. When the container fails, the slot gets a new one and the
+        keys without a reply are sent again; after ``config.retries`` failures in a row
+        with no reply in between, the first of them is given up (``give_up(key, why)``)
+        so that one piece of work that keeps breaking containers cannot stall the rest.
+        """
+        pending = list(keys)
         retry = _Retry(self.config.retries)
         while pending:
             sent = pending
             finished: set[int] = set()
             try:
                 container = slot.get()
-                per_reply = max(w["timeout_s"] for _, w in sent) + SLACK_S
-                for reply in container.stream({"op": "exec", "programs": [w for _, w in sent]}, per_reply):
-                    k = sent[reply["index"]][0]
-                    finished.add(k)
-                    done(k, reply)
+                message, per_reply = request(sent)
+                for msg in container.stream(message, per_reply):
+                    key = sent[msg["index"]]
+                    finished.add(key)
+                    reply(key, msg)
                 pending = []
             except ContainerFailure as e:
                 slot.discard()
-                pending = [(k, w) for k, w in sent if k not in finished]
+                pending = [k for k in sent if k not in finished]
                 if finished:
                     retry.failures = 0
                 if pending and retry.failed():
-                    k, _ = pending.pop(0)
-                    done(k, _sandbox_error(str(e)))
+                    give_up(pending.pop(0), str(e))
+
+    def _exec_unit(self, slot: _Slot, items: list[tuple[int, dict[str, Any]]], done: Callable[[int, dict], None]) -> None:
+        wire = dict(items)
+
+        def request(sent: list[int]) -> tuple[dict, float]:
+            programs = [wire[k] for k in sent]
+            return {"op": "exec", "programs": programs}, max(w["timeout_s"] for w in programs) + SLACK_S
+
+        self._stream_retrying(slot, [k for k, _ in items], request, done,
+                              lambda k, why: done(k, _sandbox_error(why)))
 
     def _matrix_unit_python(self, slot: _Slot, job: MatrixJob, sols: list[int], emit: Callable) -> None:
         timeouts = self._cell_timeouts(job)
         load_timeout = self._timeout(job.timeout_s)
         per_row = load_timeout + sum(timeouts) + GRACE_S * (len(timeouts) + 1) + SLACK_S
-        pending = list(sols)
-        retry = _Retry(self.config.retries)
-        while pending:
-            sent = pending
-            finished: set[int] = set()
-            try:
-                container = slot.get()
-                request = {"op": "matrix", "setup": job.setup, "solutions": [job.solutions[i] for i in sent],
-                           "tests": job.tests, "timeouts": timeouts, "load_timeout": load_timeout}
-                for reply in container.stream(request, per_row):
-                    i = sent[reply["index"]]
-                    finished.add(i)
-                    emit(i, ([Outcome(o) for o in reply["outcomes"]], [float(d) for d in reply["durations"]]))
-                pending = []
-            except ContainerFailure:
-                slot.discard()
-                pending = [i for i in sent if i not in finished]
-                if finished:
-                    retry.failures = 0
-                if pending and retry.failed():
-                    i = pending.pop(0)
-                    emit(i, ([Outcome.SANDBOX_ERROR] * len(job.tests), [0.0] * len(job.tests)))
+
+        def request(sent: list[int]) -> tuple[dict, float]:
+            return {"op": "matrix", "setup": job.setup, "solutions": [job.solutions[i] for i in sent],
+                    "tests": job.tests, "timeouts": timeouts, "load_timeout": load_timeout}, per_row
+
+        def row(i: int, reply: dict) -> None:
+            emit(i, ([Outcome(o) for o in reply["outcomes"]], [float(d) for d in reply["durations"]]))
+
+        self._stream_retrying(slot, sols, request, row,
+                              lambda i, _why: emit(i, ([Outcome.SANDBOX_ERROR] * len(job.tests),
+                                                       [0.0] * len(job.tests))))
 
     def _matrix_unit_programs(self, slot: _Slot, job: MatrixJob, sols: list[int], emit: Callable) -> None:
         language = get_language(job.language)

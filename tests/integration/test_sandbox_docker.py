@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -115,26 +116,74 @@ def test_hostile_programs_are_contained_and_the_container_survives(tmp_path):
     assert len(big.stdout) <= config.output_limit_bytes + 100
 
 
+@contextlib.contextmanager
+def _killed_after(pool: SandboxPool, delay_s: float):
+    """Kill the pool's (one, started) container ``delay_s`` into the block; yields a
+    function telling whether it was replaced by the end of the block (so killed mid-run)."""
+    victim = next(iter(pool._containers)).name
+
+    def kill_soon():
+        time.sleep(delay_s)
+        subprocess.run(["docker", "kill", victim], capture_output=True)
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    try:
+        yield lambda: victim not in {c.name for c in pool._containers}
+    finally:
+        killer.join()
+
+
+@contextlib.contextmanager
+def _killing_every_container(pool: SandboxPool):
+    """Kill every container of the pool, again and again, until the block ends."""
+    stop = threading.Event()
+
+    def killer():
+        while not stop.is_set():
+            for c in list(pool._containers):
+                subprocess.run(["docker", "kill", c.name], capture_output=True)
+            time.sleep(0.2)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_killing_a_container_mid_batch_loses_no_result():
     config = SandboxConfig(workers=1, batch_size=50, timeout_s=10.0)
     programs = [Program(f"p{i}", "python", f"import time\ntime.sleep(0.05)\nprint({i})") for i in range(40)]
     with SandboxPool(config) as pool:
         pool.run([Program("warm", "python", "pass")])
-        victim = next(iter(pool._containers)).name
-
-        def kill_soon():
-            time.sleep(0.6)
-            subprocess.run(["docker", "kill", victim], capture_output=True)
-
-        killer = threading.Thread(target=kill_soon)
-        killer.start()
-        results = pool.run(programs)
-        killer.join()
-        replaced = victim not in {c.name for c in pool._containers}
+        with _killed_after(pool, 0.6) as was_replaced:
+            results = pool.run(programs)
+        replaced = was_replaced()
     assert replaced, "the container was not killed during the batch"
     assert [r.id for r in results] == [p.id for p in programs]
     assert all(r.outcome is Outcome.PASSED for r in results), [r.outcome for r in results]
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(40)]
+
+
+def test_killing_a_container_mid_matrix_loses_no_row_and_a_dying_one_gives_sandbox_error():
+    """The matrix path retries like the program path: rows that came back are kept, the
+    rest run again on a fresh container; a container that keeps dying gives sandbox_error."""
+    config = SandboxConfig(workers=1, batch_size=8, retries=1, timeout_s=10.0)
+    sols = [f"def f(x):\n    return x + {i % 2}\n" for i in range(8)]
+    tests = ["import time\ntime.sleep(0.1)\nassert f(1) == 1", "assert f(2) == 2"]
+    with SandboxPool(config) as pool:
+        pool.run([Program("warm", "python", "pass")])
+        with _killed_after(pool, 0.3) as was_replaced:
+            (m,) = list(pool.run_matrices([MatrixJob("t", "python", sols, tests)]))
+        assert was_replaced(), "the container was not killed during the matrix"
+        want = [[Outcome.PASSED if i % 2 == 0 else Outcome.FAILED] * 2 for i in range(8)]
+        assert m.outcomes == want
+        with _killing_every_container(pool):
+            (doomed,) = list(pool.run_matrices([MatrixJob("d", "python", sols[:1], ["import time\ntime.sleep(3)"])]))
+    assert doomed.outcomes == [[Outcome.SANDBOX_ERROR]]
 
 
 def test_orphans_of_dead_runs_are_removed():
@@ -174,21 +223,8 @@ def test_a_sandbox_that_keeps_failing_gives_sandbox_error_never_failed():
     config = SandboxConfig(workers=1, retries=1, timeout_s=10.0)
     with SandboxPool(config) as pool:
         pool.run([Program("warm", "python", "pass")])
-        stop = threading.Event()
-
-        def killer():
-            while not stop.is_set():
-                for c in list(pool._containers):
-                    subprocess.run(["docker", "kill", c.name], capture_output=True)
-                time.sleep(0.2)
-
-        t = threading.Thread(target=killer)
-        t.start()
-        try:
+        with _killing_every_container(pool):
             doomed = pool.run([Program("doomed", "python", "import time\ntime.sleep(3)")])[0]
-        finally:
-            stop.set()
-            t.join()
         after = pool.run([Program("after", "python", "print('fine')")])[0]
     assert doomed.outcome is Outcome.SANDBOX_ERROR
     assert "sandbox failed after retries" in doomed.stderr
