@@ -11,8 +11,9 @@ per task: clean the matrix, score, choose the pair -- on
 
 and prints the time per matrix, the ratio naive / numpy, and the scoring time as a share
 of the time the sandbox needs to *execute* the same cells. That execution rate is measured
-in the same run (a 10 x 20 matrix of trivial asserts through ``SandboxPool.run_matrices``)
-when Docker is available, else ARCHITECTURE.md's 200-360 cells/s is used and said so.
+in the same run (a 10 x 20 matrix of trivial asserts through ``SandboxPool.run_matrices``),
+so it needs Docker and the sandbox image; without them the benchmark stops and says so, and
+``--no-sandbox`` times the scorers alone (no share column).
 
     python benchmarks/scoring_throughput.py [--matrices 1000] [--size 100] [--naive 50] [--no-sandbox]
 """
@@ -25,6 +26,7 @@ import time
 
 import numpy as np
 
+from codepref.errors import SandboxError
 from codepref.records import Outcome, PassMatrix
 from codepref.scoring import get_scorer
 
@@ -105,23 +107,24 @@ def time_per_matrix(fn, items) -> float:
     return (time.perf_counter() - start) / len(items)
 
 
-def sandbox_cells_per_s() -> tuple[float | None, str]:
-    """Cells/s of the matrix path on a 10 x 20 matrix of trivial asserts (None without Docker)."""
-    try:
-        from codepref.config import SandboxConfig
-        from codepref.execution import SandboxPool
-        from codepref.records import MatrixJob
+def sandbox_cells_per_s() -> float:
+    """Cells/s of the matrix path on a 10 x 20 matrix of trivial asserts, measured now.
 
-        sols = [f"def f(x):\n    return x + {i % 2}\n" for i in range(10)]
-        tests = [f"assert f({j}) == {j}" for j in range(20)]
-        with SandboxPool(SandboxConfig()) as pool:
-            list(pool.run_matrices([MatrixJob("warm", "python", sols[:2], tests[:2])]))  # start containers
-            start = time.perf_counter()
-            (m,) = list(pool.run_matrices([MatrixJob("bench", "python", sols, tests, timeout_s=5.0)]))
-            elapsed = time.perf_counter() - start
-        return len(sols) * len(tests) / elapsed, "measured now, 10 x 20 matrix"
-    except Exception as e:  # no Docker / no image: fall back to the documented figure
-        return None, f"not measured ({type(e).__name__}); using ARCHITECTURE.md's 200-360 cells/s"
+    Raises:
+        SandboxError: no Docker engine answers, or the sandbox image is missing.
+    """
+    from codepref.config import SandboxConfig
+    from codepref.execution import SandboxPool
+    from codepref.records import MatrixJob
+
+    sols = [f"def f(x):\n    return x + {i % 2}\n" for i in range(10)]
+    tests = [f"assert f({j}) == {j}" for j in range(20)]
+    with SandboxPool(SandboxConfig()) as pool:
+        list(pool.run_matrices([MatrixJob("warm", "python", sols[:2], tests[:2])]))  # start containers
+        start = time.perf_counter()
+        list(pool.run_matrices([MatrixJob("bench", "python", sols, tests, timeout_s=5.0)]))
+        elapsed = time.perf_counter() - start
+    return len(sols) * len(tests) / elapsed
 
 
 def main() -> None:
@@ -136,13 +139,19 @@ def main() -> None:
     records = [as_record(a) for a in mats]
     naive_rows = [a.tolist() for a in mats[:args.naive]]
     cells = args.matrices * args.size * args.size
-    rate, how = (None, "skipped") if args.no_sandbox else sandbox_cells_per_s()
-    exec_rate = rate or 280.0
-    exec_s = cells / exec_rate
+    exec_s = None
     print(f"{args.matrices} random {args.size}x{args.size} matrices ({cells:,} cells)")
-    print(f"sandbox execution rate: {exec_rate:.0f} cells/s ({how}) -> {exec_s:,.0f} s to execute these cells\n")
-    print(f"{'scorer':<9} {'numpy ms':>9} {'PassMatrix ms':>14} {'naive ms':>9} {'naive/numpy':>12} "
-          f"{'total s':>8} {'share of execution':>19}")
+    if not args.no_sandbox:
+        try:
+            rate = sandbox_cells_per_s()
+        except SandboxError as e:
+            raise SystemExit(f"cannot measure the sandbox's execution rate: {e}\n"
+                             "(pass --no-sandbox to time the scorers without the share of execution)") from None
+        exec_s = cells / rate
+        print(f"sandbox execution rate: {rate:.0f} cells/s (measured now, 10 x 20 matrix) "
+              f"-> {exec_s:,.0f} s to execute these cells")
+    print(f"\n{'scorer':<9} {'numpy ms':>9} {'PassMatrix ms':>14} {'naive ms':>9} {'naive/numpy':>12} "
+          f"{'total s':>8}" + ("" if exec_s is None else f" {'share of execution':>19}"))
     for name in SCORERS:
         sc = get_scorer(name)
         for a, rows in zip(mats[:args.naive], naive_rows):  # same picks as the baseline
@@ -155,10 +164,11 @@ def main() -> None:
         t_naive = time_per_matrix(lambda r, n=name: naive_pick(n, r), naive_rows)
         total = t_rec * args.matrices
         print(f"{name:<9} {t_np * 1e3:>9.3f} {t_rec * 1e3:>14.3f} {t_naive * 1e3:>9.2f} {t_naive / t_np:>11.1f}x "
-              f"{total:>8.2f} {total / exec_s:>18.2e}")
-    print(f"\nratio = naive pure-Python time / numpy time per matrix (same picks, checked on {args.naive}); "
-          f"share = scoring from PassMatrix records / sandbox time for the same {cells:,} cells "
-          f"(1 in {math.floor(exec_s / max(total, 1e-9)):,}).")
+              f"{total:>8.2f}" + ("" if exec_s is None else f" {total / exec_s:>18.2e}"))
+    print(f"\nratio = naive pure-Python time / numpy time per matrix (same picks, checked on {args.naive})"
+          + ("." if exec_s is None else
+             f"; share = scoring from PassMatrix records / sandbox time for the same {cells:,} cells "
+             f"(1 in {math.floor(exec_s / max(total, 1e-9)):,})."))
 
 
 if __name__ == "__main__":
