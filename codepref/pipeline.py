@@ -11,8 +11,7 @@ generate   :func:`codepref.generation.stage.generate_samples`   ``samples.jsonl`
 execute    :func:`codepref.execution.stage.execute_samples`     ``matrices.jsonl``
 rank       :func:`codepref.pairs.rank.rank_file`                ``pairs.jsonl``
 train      :func:`codepref.training.trainer.train`              ``adapter/``
-evaluate   :func:`codepref.evaluation.run.evaluate`             ``RUN/eval/NAME/BENCH.*``
-           (sqlfix: :func:`codepref.sql.benchmark.run_sqlfix`)
+evaluate   the benchmark's judge (:mod:`codepref.evaluation.benchmarks`)  ``RUN/eval/NAME/BENCH.*``
 =========  ===========================================  ==============================
 
 The run directory also holds ``config.json`` (the resolved config), ``config.sha256``,
@@ -245,70 +244,46 @@ class Run:
 
     def evaluate(self, name: str, adapter: Path | None, upstream: dict[str, str]) -> dict[str, Any]:
         """Evaluate the model of ``name`` (the base, or a round's adapter) on every benchmark."""
-        from codepref.sql.benchmark import SQLFIX
+        from codepref.evaluation.benchmarks import get_benchmark
 
-        ev = self.config.evaluate
         out: dict[str, Any] = {}
-        for bench in ev.benchmarks:
+        for bench in self.config.evaluate.benchmarks:
+            judge = get_benchmark(bench)
             d = self.dir / "eval" / name
             results = d / f"{bench}.results.jsonl"
             summary_file = d / f"{bench}.summary.json"
-            if bench == SQLFIX:
-                made = d / f"{bench}.predictions.jsonl"
-                work = functools.partial(self._evaluate_sqlfix, adapter, results, summary_file)
-            else:
-                made = d / f"{bench}.samples.jsonl"
-                work = functools.partial(self._evaluate_code, bench, adapter, results, summary_file)
+            work = functools.partial(self._evaluate_benchmark, bench, judge, adapter, results, summary_file)
             sections = ["evaluate"]
             inputs = {**upstream, "model": self.config.generate.model, "backend": self.config.generate.backend,
                       "prompt_style": self.config.generate.prompt_style, "seed": str(self.config.generate.seed)}
-            self.stage(f"eval.{name}.{bench}", sections, inputs, [summary_file, results, made], work)
+            self.stage(f"eval.{name}.{bench}", sections, inputs, [summary_file, results, judge.samples_path(results)],
+                       work)
             out[bench] = json.loads(summary_file.read_text())
         return out
 
-    def _evaluate_code(self, bench: str, adapter: Path | None, results: Path, summary_file: Path) -> str:
-        """pass@k of a code benchmark: ``n_samples`` samples per task, judged in the sandbox."""
-        from codepref.evaluation.run import evaluate
+    def _evaluate_benchmark(self, bench: str, judge, adapter: Path | None, results: Path, summary_file: Path) -> str:
+        """pass@k of one benchmark through its registered judge: ``[evaluate]`` ``n_samples``
+        samples per task (or the one a judge like sqlfix scores) at its temperature and
+        max_tokens, from ``[generate]``'s model and the adapter; judged in ``[sandbox]`` with
+        ``[evaluate] memory_mb`` where the judge needs more memory than the sandbox default."""
+        from codepref.evaluation.benchmarks import EvalSettings
+        from codepref.evaluation.judges import JudgeSettings
 
         ev = self.config.evaluate
-        gen_cfg = self.generation_config(adapter, n_solutions=ev.n_samples, n_tests=0, test_samples=0,
-                                         temperature=ev.temperature, max_tokens=ev.max_tokens)
-
-        def generate(bench_tasks, path):
-            from codepref.generation.stage import generate_samples
-
-            generate_samples(bench_tasks, path, gen_cfg, progress=self.display.bar("completions"),
-                             extra_header={"tasks": bench})
-
+        n = ev.n_samples
+        if judge.samples_per_task is not None and n != judge.samples_per_task:
+            self.display.note(f"{bench} scores {judge.samples_per_task} sample(s) per task; [evaluate] n_samples = "
+                              f"{n} applies to the other benchmarks only")
+            n = judge.samples_per_task
+        generation = self.generation_config(adapter, n_solutions=n, n_tests=0, test_samples=0,
+                                            temperature=ev.temperature, max_tokens=ev.max_tokens)
+        sandbox = (self.sandbox_config(memory_mb=ev.memory_mb) if judge.sandbox_memory_mb is not None
+                   else self.sandbox_config())
+        settings = EvalSettings(benchmark=bench, generation=generation, limit=ev.limit or None, results_path=results,
+                                summary_path=summary_file, data=self.config.run.data_dir or None, sandbox=sandbox,
+                                judge=JudgeSettings(test_timeout_s=judge.test_timeout_s), ks=tuple(ev.ks))
         results.parent.mkdir(parents=True, exist_ok=True)
-        s = evaluate(bench, None, results_path=results, summary_path=summary_file,
-                     config=self.sandbox_config(memory_mb=ev.memory_mb), ks=ev.ks,
-                     data_dir=self.config.run.data_dir or None, generate=generate, limit=ev.limit or None,
-                     progress=lambda unit: self.display.bar(unit))
-        return _pass_text(s)
-
-    def _evaluate_sqlfix(self, adapter: Path | None, results: Path, summary_file: Path) -> str:
-        """sqlfix's success rate: one fix per task (``[evaluate]`` temperature and max_tokens),
-        judged like ``codepref sql evaluate``; the sandbox is ``[sandbox]``'s."""
-        from codepref.sql.benchmark import run_sqlfix
-        from codepref.sql.predict import predict_sql
-
-        ev = self.config.evaluate
-        gen = self.generation_config(adapter)
-        if ev.n_samples > 1:
-            self.display.note(f"sqlfix scores one prediction per task; [evaluate] n_samples = {ev.n_samples} "
-                              "applies to the code benchmarks only")
-
-        def predict(tasks, directory, path):
-            predict_sql(tasks, directory, path, model=gen.model, backend=gen.backend, style=gen.prompt_style,
-                        temperature=ev.temperature, max_tokens=ev.max_tokens, seed=gen.seed,
-                        backend_options=gen.backend_options, progress=self.display.bar("tasks"))
-
-        results.parent.mkdir(parents=True, exist_ok=True)
-        s = run_sqlfix(None, results_path=results, summary_path=summary_file, data=self.config.run.data_dir or None,
-                       config=self.config.sandbox, predict=predict, limit=ev.limit or None,
-                       progress=lambda unit: self.display.bar(unit))
-        return _pass_text(s)
+        return _pass_text(judge.evaluate(settings, progress=lambda unit: self.display.bar(unit)))
 
     # ----------------------------------------------------------------- the end
 

@@ -25,6 +25,21 @@ def sandbox_options(fn):
     return wrapper
 
 
+DATA_HELP = ("Benchmark data folder (default: $CODEPREF_DATA, else the user cache folder that "
+             "`codepref data fetch` fills).")
+
+
+def data_option(fn):
+    """Add ``--data DIR`` (the benchmark data folder, also read from ``$CODEPREF_DATA``), passed as ``data``.
+
+    The one name and help of the data-folder flag across commands (``evaluate``, ``sql ...``).
+    None means the loaders' default: ``$CODEPREF_DATA`` (click reads it here already), else
+    the user cache folder.
+    """
+    return click.option("--data", "data", type=click.Path(file_okay=False), default=None, envvar="CODEPREF_DATA",
+                        metavar="DIR", help=DATA_HELP)(fn)
+
+
 def tqdm_progress(unit: str):
     """A ``progress(done, total) -> tick(n)`` factory drawing a tqdm bar on stderr."""
 

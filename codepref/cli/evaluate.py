@@ -1,4 +1,9 @@
-"""``codepref evaluate``: pass@k of samples on a code benchmark, judged in the sandbox."""
+"""``codepref evaluate``: pass@k of samples on a benchmark, judged in the sandbox.
+
+The command only gathers settings: one :class:`~codepref.evaluation.benchmarks.EvalSettings`
+goes to the benchmark's registered judge (:func:`~codepref.evaluation.benchmarks.get_benchmark`),
+which samples (with --model), judges and says how its summary reads.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,12 @@ import dataclasses
 import click
 from click.core import ParameterSource
 
-from codepref.cli.common import sandbox_options, tqdm_progress
-
-BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl, sqlfix"
+from codepref.cli.common import data_option, sandbox_options, tqdm_progress
+from codepref.evaluation.benchmarks import BENCHMARKS
 
 
 @click.command()
-@click.option("--benchmark", "-b", required=True, metavar="NAME", help=f"Task set: {BENCHMARKS}.")
+@click.option("--benchmark", "-b", required=True, metavar="NAME", help=f"Task set: {', '.join(BENCHMARKS.names())}.")
 @click.option("--samples", "samples", type=click.Path(dir_okay=False), default=None,
               help='JSONL samples: {"task_id","completion"} (human-eval), {"task_id","solution"} (EvalPlus) '
                    "or codepref generate output; several per task allowed. sqlfix: one prediction per task, "
@@ -37,8 +41,7 @@ BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl, sqlfix"
               help="Per-task results JSONL (default: SAMPLES stem + .BENCH.results.jsonl).")
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None,
               help="Summary JSON (default: beside the results, .summary.json).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="CODEPREF_DATA",
-              help="Benchmark data folder (evalplus/, mbpp/, sql/); default $CODEPREF_DATA.")
+@data_option
 @click.option("--tasks-file", type=click.Path(dir_okay=False), default=None,
               help="The task file itself (required for --benchmark jsonl; overrides the data folder; "
                    "sqlfix: a task file in BIRD-CRITIC fields).")
@@ -53,7 +56,7 @@ BENCHMARKS = "humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, jsonl, sqlfix"
 @click.option("--no-cache", is_flag=True, help="Re-measure the canonical solutions' runtimes.")
 @sandbox_options
 def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style, k_text,
-             results_path, summary_path, data_dir, tasks_file, allow_empty,
+             results_path, summary_path, data, tasks_file, allow_empty,
              test_timeout, min_time_limit, gt_time_limit_factor, no_cache, config) -> None:
     """Judge samples on a benchmark and print pass@k.
 
@@ -68,7 +71,7 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     With --model instead of --samples, codepref first samples --n solutions per task from
     the model (the `generate` stage, saved beside the results and resumable), then judges them.
 
-    sqlfix (SQL debugging on SQLite, databases from --data-dir) judges one predicted fix per
+    sqlfix (SQL debugging on SQLite, databases from --data) judges one predicted fix per
     task like `codepref sql evaluate` and prints the success rate overall and per category
     (its pass@1); with --model the fixes are predicted first (greedy by default).
 
@@ -79,116 +82,51 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
       codepref evaluate --benchmark sqlfix --model qwen2.5-coder-0.5b-instruct
     """
     from codepref.errors import InputError
+    from codepref.evaluation.benchmarks import EvalSettings, ModelSampling, get_benchmark
     from codepref.evaluation.judges import JudgeSettings
     from codepref.evaluation.passk import parse_ks
-    from codepref.evaluation.run import EVAL_MEMORY_MB
-    from codepref.evaluation.run import evaluate as run_evaluate
-    from codepref.evaluation.run import format_table
 
     if (samples is None) == (model is None):
         raise click.UsageError("give either --samples FILE or --model M")
-    if benchmark == "sqlfix":
-        explicit = click.get_current_context().get_parameter_source("test_timeout") is not ParameterSource.DEFAULT
-        _sqlfix(samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style,
-                results_path, summary_path, data_dir, tasks_file, test_timeout if explicit else 5.0, config)
-        return
-    generate = None
+    bench = get_benchmark(benchmark)
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+
+    sampling = None
     if model is not None:
+        sampling = ModelSampling(model=model, adapter=adapter, backend=backend, n=n_samples, temperature=temperature,
+                                 max_tokens=max_tokens, prompt_style=prompt_style)
+        if bench.samples_per_task is not None and n_samples != bench.samples_per_task:
+            what = "one prediction" if bench.samples_per_task == 1 else f"{bench.samples_per_task} samples"
+            raise click.BadParameter(f"{benchmark} scores {what} per task; got --n {n_samples}", param_hint="--n")
         if results_path is None:
-            name = model.rstrip("/").split("/")[-1].removesuffix(".gguf")
-            results_path = f"{name}.{benchmark.replace('+', 'plus')}.results.jsonl"
-        generate = _generator(benchmark, model, adapter, backend, n_samples, temperature, max_tokens, prompt_style)
+            results_path = f"{sampling.name}.{benchmark.replace('+', 'plus')}.results.jsonl"
     try:
         ks = parse_ks(k_text)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--k") from None
-    for name, value in (("--test-timeout", test_timeout), ("--min-time-limit", min_time_limit),
+    judge = JudgeSettings(test_timeout_s=test_timeout if given("test_timeout") else bench.test_timeout_s,
+                          min_time_limit=min_time_limit, gt_time_limit_factor=gt_time_limit_factor)
+    for name, value in (("--test-timeout", judge.test_timeout_s), ("--min-time-limit", min_time_limit),
                         ("--gt-time-limit-factor", gt_time_limit_factor)):
         if value <= 0:
             raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
-    if benchmark == "jsonl" and tasks_file is None:
-        raise InputError("--benchmark jsonl needs --tasks-file")
-    if click.get_current_context().get_parameter_source("memory_mb") is ParameterSource.DEFAULT:
-        config = dataclasses.replace(config, memory_mb=EVAL_MEMORY_MB)
-    judge = JudgeSettings(test_timeout_s=test_timeout, min_time_limit=min_time_limit,
-                          gt_time_limit_factor=gt_time_limit_factor)
-    summary = run_evaluate(benchmark, samples, results_path=results_path, summary_path=summary_path,
-                           config=config, ks=ks, judge=judge, data_dir=data_dir, tasks_path=tasks_file,
-                           allow_empty=allow_empty, generate=generate, limit=limit, progress=tqdm_progress,
-                           cache=not no_cache)
-    _report(summary, format_table(summary))
-
-
-def _sqlfix(samples, model, adapter, backend, n, temperature, limit, max_tokens, prompt_style, results_path,
-            summary_path, data_dir, tasks_file, query_timeout_s, config) -> None:
-    """``--benchmark sqlfix``: predict (with --model) and judge one fix per task; print the rates."""
-    from codepref.sql.benchmark import format_summary, run_sqlfix
-
-    if query_timeout_s <= 0:
-        raise click.BadParameter(f"must be > 0, got {query_timeout_s}", param_hint="--test-timeout")
-    predict = None
-    if model is not None:
-        if n != 1:
-            raise click.BadParameter(f"sqlfix scores one prediction per task; got --n {n}", param_hint="--n")
-        if results_path is None:
-            results_path = f"{model.rstrip('/').split('/')[-1].removesuffix('.gguf')}.sqlfix.results.jsonl"
-        predict = _predictor(model, adapter, backend, temperature, max_tokens, prompt_style)
-    summary = run_sqlfix(samples, results_path=results_path, summary_path=summary_path, data=data_dir,
-                         tasks_path=tasks_file, config=config, query_timeout_s=query_timeout_s, predict=predict,
-                         limit=limit, progress=tqdm_progress)
-    click.echo(f"{summary['benchmark']} (tasks {summary['tasks_version']}): {summary['tasks']} of "
-               f"{summary['tasks_in_benchmark']} tasks, success rate {summary['success_rate']:.1%}")
-    click.echo(format_summary(summary))
-    click.echo(f"results: {summary['results_file']}\nsummary: {summary['summary_file']}")
-
-
-def _predictor(model, adapter, backend, temperature, max_tokens, prompt_style):
-    """``(tasks, directory, path) -> None`` writing one predicted fix per task into ``path`` (resumable)."""
-
-    def predict(tasks, directory, path) -> None:
-        from codepref.sql.predict import predict_sql
-
-        click.echo(f"predicting a fix per task with {model} into {path}", err=True)
-        predict_sql(tasks, directory, path, model=model, backend=backend, style=prompt_style, temperature=temperature,
-                    max_tokens=max_tokens, backend_options={"adapter": adapter} if adapter else {},
-                    progress=tqdm_progress("tasks"))
-
-    return predict
-
-
-def _generator(benchmark, model, adapter, backend, n, temperature, max_tokens, prompt_style):
-    """``(tasks, path) -> None`` sampling ``n`` solutions per task into ``path`` (resumable)."""
-
-    def generate(tasks, path) -> None:
-        from codepref.config import GenerationConfig, from_mapping
-        from codepref.generation.stage import generate_samples
-
-        config = from_mapping(GenerationConfig, {
-            "model": model, "backend": backend, "n_solutions": n, "n_tests": 0, "test_samples": 0,
-            "temperature": temperature, "max_tokens": max_tokens, "prompt_style": prompt_style,
-            "backend_options": {"adapter": adapter} if adapter else {}})
-        click.echo(f"sampling {n} solution(s) per task from {model} into {path}", err=True)
-        generate_samples(tasks, path, config, progress=tqdm_progress("completions"), extra_header={"tasks": benchmark})
-
-    return generate
-
-
-def _report(summary, table: str) -> None:
-    ts = summary["task_set"]
-    click.echo(f"{summary['benchmark']} ({ts['version']}, sha256 {ts['sha256'][:12]}): "
-               f"{summary['tasks']} of {summary['tasks_in_benchmark']} tasks, {summary['samples']} samples")
-    click.echo(table)
-    if summary["tasks"] < summary["tasks_in_benchmark"]:
-        click.echo(f"note: the samples cover {summary['tasks']} of {summary['tasks_in_benchmark']} tasks; "
-                   "pass@k is over those", err=True)
-    if summary["excluded_samples"]:
-        click.echo(f"warning: {summary['excluded_samples']} sample(s) hit a sandbox failure and are not scored",
-                   err=True)
-    if summary["tasks_without_valid_samples"]:
-        click.echo(f"warning: no scorable sample for {len(summary['tasks_without_valid_samples'])} task(s)", err=True)
-    reported = {k for s in summary["pass_at_k"].values() for k in s}
-    skipped = [k for k in summary["k"] if f"pass@{k}" not in reported]
-    if skipped and summary["tasks"]:
-        click.echo(f"note: pass@{','.join(map(str, skipped))} not reported: some task has fewer samples "
-                   f"({summary['min_samples_per_task']})", err=True)
+    if bench.needs_tasks_file and tasks_file is None:
+        raise InputError(f"--benchmark {benchmark} needs --tasks-file")
+    if bench.sandbox_memory_mb is not None and not given("memory_mb"):
+        config = dataclasses.replace(config, memory_mb=bench.sandbox_memory_mb)
+    settings = EvalSettings(benchmark=benchmark, samples=samples,
+                            generation=sampling.generation_config() if sampling else None, limit=limit,
+                            results_path=results_path, summary_path=summary_path, data=data, tasks_path=tasks_file,
+                            sandbox=config, judge=judge, ks=tuple(ks), allow_empty=allow_empty, cache=not no_cache)
+    if sampling is not None:
+        click.echo(f"sampling {sampling.n} sample(s) per task from {model} into "
+                   f"{bench.samples_path(results_path)}", err=True)
+    summary = bench.evaluate(settings, progress=tqdm_progress)
+    lines, notes = bench.report(summary)
+    click.echo("\n".join(lines))
+    for note in notes:
+        click.echo(note, err=True)
     click.echo(f"results: {summary['results_file']}\nsummary: {summary['summary_file']}")

@@ -7,15 +7,13 @@ import json
 
 import click
 
-from codepref.cli.common import tqdm_progress
+from codepref.cli.common import data_option, tqdm_progress
 
 
 def _sql_options(fn):
     """--data, --workers, --memory, --image, --query-timeout; passes ``directory`` and ``config``."""
 
-    @click.option("--data", "data", default=None, metavar="DIR",
-                  help="Database directory: holds <db_id>/<file>.sqlite, or a data root with it as sql/ "
-                       "(default: $CODEPREF_DATA).")
+    @data_option
     @click.option("--workers", type=int, default=None, help="Warm sandbox containers (default: one per core).")
     @click.option("--memory", "memory_mb", type=int, default=None, help="Memory limit per container in MB (512).")
     @click.option("--image", default=None, help="Sandbox image (codepref-sandbox:latest).")
@@ -117,7 +115,7 @@ def evaluate(pred_path, out_path, tasks_path, directory, config, query_timeout_s
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A backend option, e.g. -o parallel=4 (llamacpp). Repeatable.")
 @_tasks_option
-@click.option("--data", "data", default=None, metavar="DIR", help="Database directory (default: $CODEPREF_DATA).")
+@data_option
 def predict(out_path, model, backend, style, temperature, max_tokens, limit, options, tasks_path, data) -> None:
     """Ask a model for one fix per task (the prompt shows schema, issue and SQL)."""
     from codepref.config import parse_overrides
@@ -179,7 +177,7 @@ def rewind(seeds_path, out_path, per_seed, max_candidates, rng_seed, operators, 
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Pipeline task JSONL (id, language, prompt, tests, setup, metadata).")
 @_tasks_option
-@click.option("--data", "data", default=None, metavar="DIR", help="Database directory (default: $CODEPREF_DATA).")
+@data_option
 def tasks(out_path, tasks_path, data) -> None:
     """Write SQL tasks as pipeline tasks (prompt with schema, setup, SQL checks)."""
     from dataclasses import asdict

@@ -37,6 +37,10 @@ from typing import Any
 from codepref.records import MatrixJob, Outcome, PassMatrix, Task
 
 HARNESS_FILE = Path(__file__).with_name("harness.py")
+#: Sandbox memory for judging code benchmarks when none is given: EvalPlus's cap
+#: (``EVALPLUS_MAX_MEMORY_BYTES``, 4 GiB); some MBPP+ reference outputs need over 512 MB
+#: (Mbpp/255: 1.6 million tuples).
+EVAL_MEMORY_MB = 4096
 #: Extra wall-clock the sandbox grants a cell beyond the harness's own limits.
 SLACK_S = 2.0
 

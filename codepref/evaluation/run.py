@@ -28,17 +28,13 @@ from typing import Any
 from codepref import __version__
 from codepref.config import SandboxConfig
 from codepref.errors import InputError
-from codepref.evaluation.judges import JudgeSettings, build_job, is_plus, verdicts
+from codepref.evaluation.judges import EVAL_MEMORY_MB, JudgeSettings, build_job, is_plus, verdicts
 from codepref.evaluation.passk import pass_at_k
 from codepref.evaluation.samples import SampleRef, read_samples
 from codepref.records import ResumableJsonl, Task, iter_jsonl, make_header, read_header, write_text_atomic
 from codepref.tasks import TASKS, TaskSet, sha256_of
 
 #: ``progress(unit) -> start(done, total) -> tick(n)``, e.g. ``codepref.cli.common.tqdm_progress``.
-#: Sandbox memory for evaluation when none is given: EvalPlus's cap (``EVALPLUS_MAX_MEMORY_BYTES``,
-#: 4 GiB); some MBPP+ reference outputs need over 512 MB (Mbpp/255: 1.6 million tuples).
-EVAL_MEMORY_MB = 4096
-
 Progress = Callable[[str], Callable[[int, int], Callable[[int], Any]]]
 Generate = Callable[[list[Task], Path], None]
 
@@ -62,6 +58,12 @@ def default_outputs(samples: str | os.PathLike[str], benchmark: str) -> tuple[Pa
     stem = p.name.removesuffix(".jsonl")
     tag = benchmark.replace("+", "plus").replace("/", "_")
     return p.with_name(f"{stem}.{tag}.results.jsonl"), p.with_name(f"{stem}.{tag}.summary.json")
+
+
+def samples_beside(results_path: str | os.PathLike[str]) -> Path:
+    """``X.results.jsonl`` -> ``X.samples.jsonl``: where a model's samples for ``X`` go."""
+    p = Path(results_path)
+    return p.with_name(p.name.replace(".results.jsonl", "") + ".samples.jsonl")
 
 
 def summary_beside(results_path: Path) -> Path:
@@ -109,8 +111,8 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
     if samples is None:
         if generate is None or results_path is None:
             raise InputError("give a samples file, or a model to generate samples and an output path")
-        samples = Path(results_path).with_name(Path(results_path).name.replace(".results.jsonl", "") + ".samples.jsonl")
-        generate(task_set.tasks[:limit] if limit else task_set.tasks, Path(samples))
+        samples = samples_beside(results_path)
+        generate(task_set.tasks[:limit] if limit else task_set.tasks, samples)
         allow_empty = True  # a model that wrote no code failed; that is a verdict, not bad input
     results_path = Path(results_path or default_outputs(samples, benchmark)[0])
     summary_path = Path(summary_path or summary_beside(results_path))
@@ -121,7 +123,7 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
             raise InputError(f"task {task_id!r} has no tests to judge samples with")
         if task.language != "python":
             raise InputError(f"task {task_id!r} is {task.language}; this judges Python benchmarks "
-                             "(sqlfix: codepref.sql.benchmark.run_sqlfix)")
+                             "(sqlfix: codepref.sql.benchmark.SQLFIX_JUDGE)")
 
     settings = {
         "benchmark": benchmark,

@@ -85,7 +85,7 @@ def test_cli_outputs_summary_table_and_resume(shared_data, tmp_path):
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
     args = ["evaluate", "--benchmark", "humaneval+", "--samples", str(samples), "--k", "1,2", "--workers", "2",
-            "--data-dir", str(shared_data)]
+            "--data", str(shared_data)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "humaneval+ base" in first.output and "pass@2" in first.output and "3 of 164 tasks" in first.output

@@ -27,7 +27,7 @@ def raw_tasks():
 
 
 def evaluate(data, *args):
-    return CliRunner().invoke(main, ["evaluate", "-b", "sqlfix", "--data-dir", str(data), "--workers", "1", *args])
+    return CliRunner().invoke(main, ["evaluate", "-b", "sqlfix", "--data", str(data), "--workers", "1", *args])
 
 
 def test_gold_fixes_of_a_task_file_succeed_and_issue_sql_fails(tmp_path, shared_data, raw_tasks):

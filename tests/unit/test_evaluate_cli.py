@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -36,7 +37,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     samples.write_text("")
     r = run("-b", "humaneval", "--samples", str(samples))
     assert r.exit_code == 2 and "no samples" in r.output
-    r = run("-b", "mbpp+", "--samples", str(samples), "--data-dir", str(tmp_path))
+    r = run("-b", "mbpp+", "--samples", str(samples), "--data", str(tmp_path))
     assert r.exit_code == 2 and "MbppPlus.jsonl.gz" in r.output
     r = run("-b", "humaneval", "--samples", str(tmp_path / "missing.jsonl"))
     assert r.exit_code == 2 and "not found" in r.output
@@ -52,13 +53,37 @@ def test_importing_the_command_stays_light():
 def test_sqlfix_errors_are_one_line(tmp_path, shared_data):
     preds = tmp_path / "p.jsonl"
     preds.write_text(json.dumps({"instance_id": "sqlfix/chinok/001", "sql": "SELECT 1"}) + "\n")
-    r = run("-b", "sqlfix", "--samples", str(preds), "--data-dir", str(shared_data))
+    r = run("-b", "sqlfix", "--samples", str(preds), "--data", str(shared_data))
     assert r.exit_code == 2
     assert r.output == (f"error: {preds}:1: unknown task 'sqlfix/chinok/001'; "
                         "did you mean 'sqlfix/chinook/001' or 'sqlfix/chinook/031'?\n")
-    r = run("-b", "sqlfix", "--model", "smollm2-135m-instruct", "--n", "4", "--data-dir", str(shared_data))
+    r = run("-b", "sqlfix", "--model", "smollm2-135m-instruct", "--n", "4", "--data", str(shared_data))
     assert r.exit_code == 2 and "sqlfix scores one prediction per task; got --n 4" in r.output
     r = CliRunner(env={"CODEPREF_DATA": "", "CODEPREF_CACHE": str(tmp_path)}).invoke(
         main, ["evaluate", "-b", "sqlfix", "--samples", str(preds)])
     assert r.exit_code == 2 and "no database directory" in r.output
     assert "sqlfix" in run("--help").output
+
+
+def test_every_benchmark_has_a_registered_judge():
+    import pytest
+
+    from codepref.errors import UnknownNameError
+    from codepref.evaluation.benchmarks import TESTS, get_benchmark
+    from codepref.sql.benchmark import SQLFIX_JUDGE
+
+    sqlfix = get_benchmark("sqlfix")
+    assert sqlfix is SQLFIX_JUDGE and sqlfix.samples_per_task == 1 and sqlfix.test_timeout_s == 5.0
+    assert sqlfix.samples_path(Path("m.sqlfix.results.jsonl")) == Path("m.sqlfix.predictions.jsonl")
+    plus = get_benchmark("mbpp+")
+    assert plus is TESTS and plus.samples_per_task is None and plus.sandbox_memory_mb == 4096
+    assert plus.samples_path(Path("m.mbppplus.results.jsonl")) == Path("m.mbppplus.samples.jsonl")
+    assert get_benchmark("jsonl").needs_tasks_file and get_benchmark("quickstart") is TESTS
+    with pytest.raises(UnknownNameError, match="did you mean 'sqlfix'"):
+        get_benchmark("sqlfx")
+
+
+def test_data_folder_flag_is_data_everywhere():
+    for command in (["evaluate"], ["sql", "evaluate"], ["sql", "predict"], ["sql", "tasks"]):
+        out = CliRunner().invoke(main, [*command, "--help"]).output
+        assert "--data DIR" in out and "--data-dir" not in out and "CODEPREF_DATA" in out, command
