@@ -48,6 +48,23 @@ class RankResult:
         return text
 
 
+@dataclass(frozen=True)
+class EfficiencyTiming:
+    """Where and how efficiency candidates are timed (``rank_file``'s efficiency arguments).
+
+    Attributes:
+        options: the efficiency settings (repeats, min_speedup ...).
+        config: sandbox settings of a pool opened for the timing (default ``SandboxConfig()``).
+        pool: an open :class:`~codepref.execution.SandboxPool` to time in instead.
+        progress: ``progress(done, total) -> tick(n)`` factory, ticked per timing run.
+    """
+
+    options: EfficiencyOptions
+    config: SandboxConfig | None = None
+    pool: Any = None
+    progress: Callable[[int, int], Callable[[int], None]] | None = None
+
+
 def record_key(r: dict[str, Any]) -> tuple:
     """A record's identity in the output: task, kind, pair number, label (KTO)."""
     return (r["task_id"], r.get("kind", "correctness"), r.get("pair", 0), r.get("label"))
@@ -118,25 +135,31 @@ def rank_file(
         for _task, _picks, records in build_records(tasks, sc, options, fmt, result.stats):
             out.extend(r for r in records if record_key(r) not in done)
         if efficiency is not None:
-            _efficiency(tasks, sc, options, efficiency, config, pool, progress, out, done, result)
+            timing = EfficiencyTiming(efficiency, config=config, pool=pool, progress=progress)
+            result.efficiency_records, result.efficiency_tasks = _efficiency(tasks, sc, options, timing, out, done)
         out.finalize()
     finally:
         out.close()
     return result
 
 
-def _efficiency(tasks, sc, options, eff, config, pool, progress, out, done, result) -> None:
+def _efficiency(tasks, sc, options: PairOptions, timing: EfficiencyTiming, out: ResumableJsonl,
+                done: set) -> tuple[int, int]:
+    """Time the candidates of the tasks without efficiency records in ``done``, append their
+    efficiency pairs to ``out``; return ``(records, tasks)`` written."""
     from codepref.pairs.efficiency import efficiency_plan
 
     todo = [t for t in tasks if (t.task_id, "efficiency", 0, None) not in done]
-    runs = sum(len(efficiency_plan(t, sc, options, eff)[0]) for t in todo)
+    runs = sum(len(efficiency_plan(t, sc, options, timing.options)[0]) for t in todo)
     runs = runs if runs >= 2 else 0
     if not runs:
-        return
-    tick = progress(0, runs) if progress else None
-    with sandbox_pool(pool, config or SandboxConfig()) as sandbox:
-        for task, picks in efficiency_picks(todo, sc, options, eff, sandbox, tick):
+        return 0, 0
+    tick = timing.progress(0, runs) if timing.progress else None
+    written = timed = 0
+    with sandbox_pool(timing.pool, timing.config or SandboxConfig()) as sandbox:
+        for task, picks in efficiency_picks(todo, sc, options, timing.options, sandbox, tick):
             records = RECORDS["dpo"](task, picks, f"{sc.name}+efficiency", options, kind="efficiency")
             out.extend(r for r in records if record_key(r) not in done)
-            result.efficiency_records += len(records)
-            result.efficiency_tasks += 1
+            written += len(records)
+            timed += 1
+    return written, timed
