@@ -41,7 +41,9 @@ class SandboxConfig:
         retries: times a batch is retried on a fresh container after the sandbox failed;
             a cell still failing after that is ``sandbox_error``.
         sandbox_uid: the unprivileged uid programs run as inside the container.
-        docker: the docker client executable.
+        docker: the Docker engine: ``"docker"`` for the environment's (``DOCKER_HOST``, else
+            the CLI's current context or the local socket), or an engine URL such as
+            ``unix:///var/run/docker.sock`` or ``tcp://HOST:2376``. No docker client is needed.
         mounts: extra read-only bind mounts, each ``"HOST_PATH:CONTAINER_PATH"`` (e.g. a
             folder of SQLite databases that programs copy into their private tmp dir).
     """

@@ -72,6 +72,10 @@ class SandboxError(CodeprefError):
     exit_code = 3
 
 
+class EngineUnavailableError(SandboxError):
+    """No Docker engine answers at the address in use (DOCKER_HOST, the local socket, or a URL)."""
+
+
 class OutputMismatchError(CodeprefError):
     """An output file exists but was written by a different configuration or input."""
 

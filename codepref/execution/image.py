@@ -2,14 +2,20 @@
 
 With a registry, ``Dockerfile.sandbox`` builds on ``python:3.12-slim``. Without one
 (``offline=True``), a Debian base is made first: ``debootstrap --variant=minbase
---include=python3,... bookworm DIR MIRROR`` into a temporary folder, then ``tar -C DIR -c .
-| docker import - codepref-base:bookworm``; the Dockerfile is then built on that base. The
-Debian mirror comes from ``--mirror``, ``$CODEPREF_DEBIAN_MIRROR`` or this machine's apt
-sources. Images that already exist are reused.
+--include=python3,... bookworm DIR MIRROR`` into a temporary folder, packed with ``tar``
+and imported as ``codepref-base:bookworm`` (what ``docker import`` does); the Dockerfile is
+then built on that base. The Debian mirror comes from ``--mirror``,
+``$CODEPREF_DEBIAN_MIRROR`` or this machine's apt sources. Images that already exist are
+reused.
+
+The engine is driven through the Docker SDK (:mod:`codepref.execution.docker`), so no
+docker client binary is needed; builds go through the engine's classic builder (the SDK
+cannot drive BuildKit), which is what the old ``DOCKER_BUILDKIT=0 docker build`` used too.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -19,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codepref.errors import SandboxError
-from codepref.execution.docker import docker_cmd, image_exists, require_engine
+from codepref.execution.docker import ENV_ENGINE, client, engine_errors, image_exists, require_engine
 
 OFFLINE_BASE = "codepref-base:bookworm"
 SUITE = "bookworm"
@@ -58,9 +64,13 @@ def debian_mirror(explicit: str | None = None) -> str:
     raise SandboxError("no Debian mirror found in apt's sources; pass --mirror URL or set CODEPREF_DEBIAN_MIRROR")
 
 
-def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, docker: str = "docker",
+def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, docker: str = ENV_ENGINE,
                        log: Callable[[str], None] = print) -> str:
-    """Make ``tag`` from a debootstrap'd Debian (needs root and the debootstrap command)."""
+    """Make ``tag`` from a debootstrap'd Debian (needs root and the debootstrap command).
+
+    Args:
+        docker: the engine (``"docker"``: the environment's; or an engine URL).
+    """
     if shutil.which("debootstrap") is None:
         raise SandboxError("debootstrap is not installed (Debian: apt-get install debootstrap)")
     if os.geteuid() != 0:
@@ -75,18 +85,32 @@ def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, do
             raise SandboxError("debootstrap failed: " + " | ".join(tail))
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(Path(root, junk), ignore_errors=True)
-        log(f"docker import -> {tag}")
-        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run([docker_cmd(docker), "import", "-", tag], stdin=tar.stdout, capture_output=True)
-        tar.stdout.close()
-        tar.wait()
-        if imp.returncode != 0:
-            raise SandboxError(f"docker import failed: {imp.stderr.decode(errors='replace').strip()}")
+        log(f"import -> {tag}")
+        # tar (not Python's tarfile) keeps device nodes, ownership and modes exactly.
+        with tempfile.TemporaryDirectory(prefix="codepref-rootfs-tar-") as tmp:
+            archive = Path(tmp, "rootfs.tar")
+            proc = subprocess.run(["tar", "-C", root, "-cf", str(archive), "."], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SandboxError(f"tar of the debootstrap'd root failed: {proc.stderr.strip()}")
+            repository, version = _split_tag(tag)
+            with engine_errors(f"import {tag}", docker):
+                # Given a path, the SDK streams the file and waits for the engine with no timeout.
+                client(docker).api.import_image(src=str(archive), repository=repository, tag=version)
+    if not image_exists(tag, docker):
+        raise SandboxError(f"the import of {tag} reported success but the engine has no such image")
     return tag
 
 
+def _split_tag(tag: str) -> tuple[str, str]:
+    """``"name:version"`` -> ``("name", "version")``; no version means ``latest``."""
+    name, sep, version = tag.rpartition(":")
+    if sep and name and "/" not in version:
+        return name, version
+    return tag, "latest"
+
+
 def build_image(image: str, *, offline: bool = False, base_image: str | None = None, mirror: str | None = None,
-                dockerfile: str | os.PathLike[str] | None = None, force: bool = False, docker: str = "docker",
+                dockerfile: str | os.PathLike[str] | None = None, force: bool = False, docker: str = ENV_ENGINE,
                 log: Callable[[str], None] = print) -> str:
     """Build the sandbox image ``image`` unless it exists (or ``force``).
 
@@ -97,6 +121,7 @@ def build_image(image: str, *, offline: bool = False, base_image: str | None = N
         mirror: Debian mirror for the offline base.
         dockerfile: path of Dockerfile.sandbox (default: the checkout's).
         force: rebuild even if the image exists.
+        docker: the engine (``"docker"``: the environment's; or an engine URL).
 
     Returns:
         the image tag.
@@ -113,16 +138,33 @@ def build_image(image: str, *, offline: bool = False, base_image: str | None = N
         else:
             build_offline_base(mirror, tag=base, docker=docker, log=log)
     text = Path(dockerfile or find_dockerfile()).read_bytes()
-    args = [docker_cmd(docker), "build", "-t", image, "-f", "-"]
-    if base:
-        args += ["--build-arg", f"BASE_IMAGE={base}"]
-    if offline:
-        args += ["--network", "none"]
-    log(f"docker build -> {image}")
-    with tempfile.TemporaryDirectory(prefix="codepref-build-") as ctx:
-        env = {**os.environ, "DOCKER_BUILDKIT": "0"}
-        proc = subprocess.run([*args, ctx], input=text, capture_output=True, env=env)
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise SandboxError("docker build failed: " + " | ".join(tail))
+    log(f"build -> {image}")
+    tail = _build(image, text, buildargs={"BASE_IMAGE": base} if base else {},
+                  network_mode="none" if offline else None, docker=docker)
+    if not image_exists(image, docker):
+        raise SandboxError("docker build failed: " + " | ".join(tail[-3:]))
     return image
+
+
+def _build(image: str, dockerfile: bytes, *, buildargs: dict[str, str], network_mode: str | None,
+           docker: str) -> list[str]:
+    """Build ``dockerfile`` (a context of the Dockerfile alone) as ``image``.
+
+    Returns:
+        the build's last output lines.
+
+    Raises:
+        SandboxError: the engine reported a build error (its message is kept).
+    """
+    tail: list[str] = []
+    with engine_errors(f"build {image}", docker):
+        stream = client(docker).api.build(fileobj=io.BytesIO(dockerfile), tag=image, buildargs=buildargs,
+                                          network_mode=network_mode, rm=True, forcerm=True, decode=True)
+        for event in stream:
+            if "error" in event:
+                detail = (event.get("errorDetail") or {}).get("message") or event["error"]
+                raise SandboxError("docker build failed: " + " | ".join([*tail[-2:], detail.strip()]))
+            for line in str(event.get("stream", "")).splitlines():
+                if line.strip():
+                    tail = [*tail[-9:], line.strip()]
+    return tail

@@ -28,10 +28,10 @@ PROBES: list[tuple[str, str, Outcome]] = [
 
 def run_selftest(config: SandboxConfig, echo: Callable[[str], None] = print) -> bool:
     """Run the probes; print one line each; return True if every outcome is as expected."""
-    from codepref.execution.docker import run_docker
+    from codepref.execution.docker import engine_version
     from codepref.execution.pool import SandboxPool
 
-    server = run_docker(["version", "--format", "{{.Server.Version}}"], config.docker).stdout.decode().strip()
+    server = engine_version(config.docker)
     timeout = min(config.timeout_s, 2.0)
     programs = [Program(name, "python", code, timeout_s=timeout) for name, code, _ in PROBES]
     ok = True
