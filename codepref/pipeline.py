@@ -78,6 +78,7 @@ def _recipe(run: Run, config: RunConfig) -> dict[str, Any]:
     stage's key, which the stages after it take as an input."""
     run.display.total = stage_count(config)
     tasks = run.load_tasks()
+    run.check_contamination(tasks)
     tasks_key = config_hash([[t.id, t.prompt, t.entry_point, t.tests, t.setup] for t in tasks])
 
     evals: dict[str, Any] = {}
@@ -181,6 +182,22 @@ class Run:
             raise ConfigError([f"[run] no tasks left from {run.tasks!r} after task_offset/task_limit"])
         log.info("%d training tasks from %s", len(tasks), run.tasks)
         return tasks
+
+    def check_contamination(self, tasks: list[Task]) -> None:
+        """Stop before any work when the training prompts overlap a benchmark the run
+        evaluates on (same task id, same text, or a shared 13-word run; see
+        :mod:`codepref.tasks.contamination`), unless ``[run] allow_contamination``."""
+        from codepref.tasks.contamination import describe, guard
+        from codepref.tasks.source import load_task_set
+
+        benchmarks = [load_task_set(b, data_dir=self.config.run.data_dir or None)
+                      for b in self.config.evaluate.benchmarks]
+        if not benchmarks:
+            return
+        overlaps = guard(tasks, benchmarks, allow=self.config.run.allow_contamination)
+        if overlaps:  # only reached when allowed
+            self.display.note(f"training prompts overlap the benchmarks ({len(overlaps)}; allowed by "
+                              f"[run] allow_contamination): {describe(overlaps, limit=3)}")
 
     def generation_config(self, adapter: Path | None, **changes):
         """``[generate]`` with the adapter of the previous round as a backend option."""

@@ -52,6 +52,9 @@ class RunSection:
         task_limit: use only the first ``task_limit`` tasks (0 = all). Default 0.
         task_offset: skip this many tasks first (e.g. to hold some out). Default 0.
         data_dir: the benchmark data folder (default ``$CODEPREF_DATA``).
+        allow_contamination: train even when the training prompts overlap a benchmark the
+            run evaluates on (a run that fits the benchmark on purpose, like sql.toml).
+            Default false: the run stops before any work and names the overlapping tasks.
     """
 
     name: str = "run"
@@ -60,6 +63,7 @@ class RunSection:
     task_limit: int = 0
     task_offset: int = 0
     data_dir: str = ""
+    allow_contamination: bool = False
 
     def __post_init__(self) -> None:
         problems = []

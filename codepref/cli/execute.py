@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from codepref.cli.common import sandbox_options, tqdm_progress
+from codepref.cli.common import data_option, sandbox_options, tqdm_progress
 
 
 @click.command()
@@ -19,8 +19,9 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Language of every task when no task set is known.")
 @click.option("--cell-timeout", "cell_timeout_s", type=float, default=5.0, show_default=True,
               help="Seconds per solution x test cell.")
+@data_option
 @sandbox_options
-def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, config) -> None:
+def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, data, config) -> None:
     """Run every solution against every self-generated test of its task in the sandbox.
 
     Each Python solution is loaded once and each test runs in a fresh fork of it.
@@ -32,9 +33,9 @@ def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, config
     from codepref.languages import sandbox_for
 
     spec = tasks_spec or samples_task_set(samples_path)
-    tasks = load_task_map(spec) if spec else None
-    if tasks:  # e.g. SQL tasks: their databases mounted read-only from $CODEPREF_DATA
-        config = sandbox_for(config, {t.language for t in tasks.values()})
+    tasks = load_task_map(spec, data) if spec else None
+    if tasks:  # e.g. SQL tasks: their databases mounted read-only from the data folder
+        config = sandbox_for(config, {t.language for t in tasks.values()}, data)
     counts = execute_samples(samples_path, out_path, config, tasks=tasks, language=language,
                              cell_timeout_s=cell_timeout_s, progress=tqdm_progress("cells"))
     total = sum(counts.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from codepref.cli.common import tqdm_progress
+from codepref.cli.common import data_option, tqdm_progress
 
 
 @click.command()
@@ -33,8 +33,9 @@ from codepref.cli.common import tqdm_progress
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="A backend option, e.g. -o parallel=32 (llamacpp), -o base_url=http://host:8000/v1 "
                    "(openai), -o adapter=DIR (hf, vllm), -o batch_size=8 (hf). Repeatable.")
+@data_option
 def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_samples, temperature, top_p,
-             max_tokens, test_max_tokens, seed, prompt_style, prompt_tests, limit, options) -> None:
+             max_tokens, test_max_tokens, seed, prompt_style, prompt_tests, limit, options, data) -> None:
     """Sample N solutions and up to M self-generated assert tests per task.
 
     Tests are asked from the same model without showing any solution, parsed into single
@@ -54,7 +55,7 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     values = {k: v for k, v in values.items() if v is not None}
     values["backend_options"] = parse_overrides(list(options))
     config = from_mapping(GenerationConfig, values)
-    tasks, header = load_tasks(tasks_spec)
+    tasks, header = load_tasks(tasks_spec, data)
     if limit is not None:
         tasks = tasks[:limit]
     counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import json
 import os
 import time
@@ -32,24 +31,12 @@ from codepref.evaluation.judges import EVAL_MEMORY_MB, JudgeSettings, build_job,
 from codepref.evaluation.passk import pass_at_k
 from codepref.evaluation.samples import SampleRef, read_samples
 from codepref.records import ResumableJsonl, Task, iter_jsonl, make_header, read_header, write_text_atomic
-from codepref.tasks import TASKS, TaskSet, sha256_of
+from codepref.tasks import TaskSet, sha256_of
+from codepref.tasks.source import load_task_set
 
 #: ``progress(unit) -> start(done, total) -> tick(n)``, e.g. ``codepref.cli.common.tqdm_progress``.
 Progress = Callable[[str], Callable[[int, int], Callable[[int], Any]]]
 Generate = Callable[[list[Task], Path], None]
-
-
-def load_task_set(name: str, *, path: str | None = None, data_dir: str | None = None) -> TaskSet:
-    """Load a registered task set (``path`` overrides its data file; ``jsonl`` requires it)."""
-    loader = TASKS.get(name)
-    if "data_dir" in inspect.signature(loader).parameters:
-        loaded = loader(path, data_dir=data_dir)
-    else:  # task sets that ship their data
-        loaded = loader(path) if path is not None else loader()
-    if isinstance(loaded, TaskSet):
-        return loaded
-    tasks = list(loaded)
-    return TaskSet(name, "file", "", path or name, tasks)
 
 
 def default_outputs(samples: str | os.PathLike[str], benchmark: str) -> tuple[Path, Path]:

@@ -12,40 +12,62 @@ at the bottom layer, rather than through another stage's module.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
 from codepref.errors import InputError
 from codepref.records import Task, read_header
-from codepref.tasks import TASKS
+from codepref.tasks import TASKS, TaskSet
 
 
-def load_tasks(spec: str) -> tuple[list[Task], dict[str, Any]]:
+def _load(name: str, path: str | None, data_dir: str | None) -> TaskSet | list[Task]:
+    """What the registered loader returns: a TaskSet, or a plain list for sets that ship
+    their data (``quickstart``)."""
+    loader = TASKS.get(name)
+    if "data_dir" in inspect.signature(loader).parameters:
+        return loader(path, data_dir=data_dir)
+    return loader(path) if path is not None else loader()
+
+
+def load_task_set(name: str, *, path: str | None = None, data_dir: str | None = None) -> TaskSet:
+    """Load a registered task set (``path`` overrides its data file; ``jsonl`` requires it;
+    ``data_dir`` is the data folder, default ``$CODEPREF_DATA`` then the user cache)."""
+    loaded = _load(name, path, data_dir)
+    if isinstance(loaded, TaskSet):
+        return loaded
+    return TaskSet(name, "file", "", path or name, list(loaded))
+
+
+def load_tasks(spec: str, data_dir: str | None = None) -> tuple[list[Task], dict[str, Any]]:
     """Tasks named by ``spec`` and the header fields describing them (``{"tasks": ...}``).
+
+    ``spec`` is a registered task set or a JSONL prompts file; ``data_dir`` is the data
+    folder for task sets that read one.
 
     Raises:
         InputError: ``spec`` is neither a known task set nor an existing file, or the data
             cannot be read (the task loaders say where to get missing data).
     """
     if spec in TASKS:
-        taskset = TASKS.get(spec)()
+        taskset = _load(spec, None, data_dir)
     elif Path(spec).is_file():
         taskset = TASKS.get("jsonl")(spec)
     else:
         raise InputError(f"--tasks {spec!r} is neither a task set ({', '.join(TASKS.names())}) "
                          "nor an existing JSONL file")
-    header = taskset.header() if hasattr(taskset, "header") else {"name": spec}
+    header = taskset.header() if isinstance(taskset, TaskSet) else {"name": spec}
     return list(taskset), {"tasks": header}
 
 
-def load_task_map(spec: str) -> dict[str, Task]:
+def load_task_map(spec: str, data_dir: str | None = None) -> dict[str, Task]:
     """Task id -> Task for a task set name (``humaneval`` ...) or a JSONL prompts file.
 
     Raises:
         InputError: ``spec`` names no known task set and no readable file.
     """
-    tasks, _ = load_tasks(spec)
+    tasks, _ = load_tasks(spec, data_dir)
     return {t.id: t for t in tasks}
 
 
