@@ -230,7 +230,12 @@ class GenerationConfig:
         max_tokens: most new tokens per solution.
         test_max_tokens: most new tokens per test-writing completion.
         seed: base seed; sample i of a task uses a seed derived from (seed, task id, kind, i).
-        prompt_style: ``completion``, ``chat``, or ``auto`` (chat for instruct models).
+        prompt_style: ``completion``, ``chat``, or ``auto`` (chat for instruct models); the
+            first two select the protocol of the same name.
+        protocol: the named protocol of the solution prompts
+            (:mod:`codepref.generation.protocols`: ``chat``, ``completion``, ``qwen-coder``,
+            ``evalplus-instruct`` ...); ``""`` for the one ``prompt_style`` selects. A named
+            protocol goes with ``prompt_style`` ``auto`` (or the style of the same name).
         backend_options: keyword options of the backend (e.g. ``parallel`` for llamacpp,
             ``base_url`` for openai, ``adapter`` for hf/vllm); not part of the output's
             settings hash, so a run can resume with other performance settings.
@@ -252,6 +257,7 @@ class GenerationConfig:
     test_max_tokens: int = 384
     seed: int = 0
     prompt_style: str = "auto"
+    protocol: str = ""
     backend_options: dict = field(default_factory=dict)
     chunk_tasks: int = 8
     prompt_tests: bool = True
@@ -270,6 +276,10 @@ class GenerationConfig:
             problems.append(f"top_p must be in (0, 1], got {self.top_p}")
         if self.prompt_style not in ("auto", "completion", "chat"):
             problems.append(f"prompt_style must be auto, completion or chat, got {self.prompt_style!r}")
+        elif self.protocol:
+            from codepref.generation.protocols import protocol_problems
+
+            problems.extend(protocol_problems(self.protocol, self.prompt_style))
         if not self.model:
             problems.append("model must not be empty")
         if problems:

@@ -52,6 +52,9 @@ NOT_IN_KEYS = {
     "sandbox": {"workers", "batch_size", "retries", "docker"},
     "train": {"threads", "save_steps", "logging_steps"},
 }
+#: Settings left out of the stage keys while empty: added after runs existed, so those runs'
+#: finished stages keep their keys; naming one (e.g. a protocol) changes the key.
+NOT_IN_KEYS_WHEN_EMPTY = {"generate": {"protocol"}, "evaluate": {"protocol"}}
 log = logging.getLogger("codepref.pipeline")
 
 
@@ -129,7 +132,9 @@ class Run:
               work: Callable[[], Any]) -> str:
         """Run ``work`` unless the ledger says ``name`` is complete with the same key; return the key."""
         parts = {"sections": {s: {k: v for k, v in section_dict(getattr(self.config, s)).items()
-                                  if k not in NOT_IN_KEYS.get(s, ())} for s in sections}, "inputs": inputs}
+                                  if k not in NOT_IN_KEYS.get(s, ())
+                                  and not (k in NOT_IN_KEYS_WHEN_EMPTY.get(s, ()) and v == "")}
+                              for s in sections}, "inputs": inputs}
         key = config_hash(parts)
         old = self.ledger.get(name)
         if old and old["key"] == key and old["status"] == "complete" and all(p.exists() for p in outputs):
@@ -273,6 +278,9 @@ class Run:
             sections = ["evaluate"]
             inputs = {**upstream, "model": self.config.generate.model, "backend": self.config.generate.backend,
                       "prompt_style": self.config.generate.prompt_style, "seed": str(self.config.generate.seed)}
+            protocol = self.config.evaluation_protocol()
+            if protocol:  # "" (auto) is left out: the keys of runs made before protocols stay the same
+                inputs["protocol"] = protocol
             self.stage(f"eval.{name}.{bench}", sections, inputs, [summary_file, results, judge.samples_path(results)],
                        work)
             out[bench] = json.loads(summary_file.read_text())
@@ -281,7 +289,8 @@ class Run:
     def _evaluate_benchmark(self, bench: str, judge, adapter: Path | None, results: Path, summary_file: Path) -> str:
         """pass@k of one benchmark through its registered judge: ``[evaluate]`` ``n_samples``
         samples per task (or the one a judge like sqlfix scores) at its temperature and
-        max_tokens, from ``[generate]``'s model and the adapter; judged in ``[sandbox]`` with
+        max_tokens, under :meth:`~codepref.runconfig.RunConfig.evaluation_protocol`, from
+        ``[generate]``'s model and the adapter; judged in ``[sandbox]`` with
         ``[evaluate] memory_mb`` where the judge needs more memory than the sandbox default."""
         from codepref.evaluation.benchmarks import EvalSettings
         from codepref.evaluation.judges import JudgeSettings
@@ -293,7 +302,8 @@ class Run:
                               f"{n} applies to the other benchmarks only")
             n = judge.samples_per_task
         generation = self.generation_config(adapter, n_solutions=n, n_tests=0, test_samples=0,
-                                            temperature=ev.temperature, max_tokens=ev.max_tokens)
+                                            temperature=ev.temperature, max_tokens=ev.max_tokens,
+                                            prompt_style="auto", protocol=self.config.evaluation_protocol())
         sandbox = (self.sandbox_config(memory_mb=ev.memory_mb) if judge.sandbox_memory_mb is not None
                    else self.sandbox_config())
         settings = EvalSettings(benchmark=bench, generation=generation, limit=ev.limit or None, results_path=results,

@@ -130,12 +130,16 @@ class EvaluateSection:
         limit: evaluate on the first ``limit`` tasks of each benchmark (0 = all). Default 0.
         n_samples: samples per task (n of pass@k; sqlfix always takes one). Default 1.
         temperature: sampling temperature (0 = greedy). Default 0.0.
-        max_tokens: most new tokens per sample. Default 512.
+        max_tokens: most new tokens per sample. Default: the evaluation protocol's (512 for
+            chat and completion, 2048 for qwen-coder, 768 for evalplus-instruct).
         ks: the k of pass@k (a k above ``n_samples`` is not reported). Default ``[1]``.
         before: evaluate the base model too. Default true.
         every_round: evaluate after every round (else only after the last). Default false.
         memory_mb: sandbox memory per container for evaluating code benchmarks (sqlfix
             uses ``[sandbox]``'s). Default 4096.
+        protocol: the evaluation protocol (:mod:`codepref.generation.protocols`, e.g.
+            ``qwen-coder``). Default ``""``: ``[generate]``'s protocol or prompt style, else the
+            model's recorded protocol, else ``auto`` (see :meth:`RunConfig.evaluation_protocol`).
     """
 
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
@@ -147,6 +151,7 @@ class EvaluateSection:
     before: bool = True
     every_round: bool = False
     memory_mb: int = 4096
+    protocol: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -162,6 +167,9 @@ class EvaluateSection:
             problems.append(f"ks must be a non-empty list of k >= 1, got {self.ks}")
         if self.memory_mb < 64:
             problems.append(f"memory_mb must be >= 64, got {self.memory_mb}")
+        from codepref.generation.protocols import protocol_problems
+
+        problems.extend(protocol_problems(self.protocol, "auto"))
         if problems:
             raise ConfigError(problems)
 
@@ -218,11 +226,36 @@ class RunConfig:
         problems.extend(_cross_checks(built))
         if problems:
             raise ConfigError(problems)
-        return cls(**built)
+        return cls(**_protocol_max_tokens(values, built))
+
+    def evaluation_protocol(self) -> str:
+        """The protocol the evaluate stage samples with: ``[evaluate] protocol``, else
+        ``[generate]``'s protocol or prompt style, else the model's recorded protocol; ``""``
+        for ``auto`` (chat for instruct models)."""
+        from codepref.generation.protocols import evaluation_protocol
+
+        if self.evaluate.protocol:
+            return self.evaluate.protocol
+        return evaluation_protocol(self.generate.protocol, self.generate.prompt_style, self.generate.model)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain JSON-able data, section by section."""
         return {name: section_dict(getattr(self, name)) for name in SECTIONS}
+
+
+def _protocol_max_tokens(values: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+    """``max_tokens`` of ``[generate]`` and ``[evaluate]`` where the file leaves it out: the
+    default of the section's protocol (``[evaluate]``: :meth:`RunConfig.evaluation_protocol`),
+    so a named protocol brings its own length; 512 otherwise, as always."""
+    from codepref.generation.protocols import default_max_tokens
+
+    gen, ev = built["generate"], built["evaluate"]
+    if "max_tokens" not in values.get("generate", {}) and gen.protocol:
+        built["generate"] = gen = dataclasses.replace(gen, max_tokens=default_max_tokens(gen.protocol))
+    if "max_tokens" not in values.get("evaluate", {}):
+        protocol = RunConfig(generate=gen, evaluate=ev).evaluation_protocol()
+        built["evaluate"] = dataclasses.replace(ev, max_tokens=default_max_tokens(protocol))
+    return built
 
 
 def _cross_checks(built: dict[str, Any]) -> list[str]:

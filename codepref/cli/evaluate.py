@@ -14,6 +14,7 @@ from click.core import ParameterSource
 
 from codepref.cli.common import data_option, sandbox_options, tqdm_progress
 from codepref.evaluation.benchmarks import BENCHMARKS
+from codepref.generation.protocols import PROTOCOLS, protocols_help
 
 
 @click.command()
@@ -32,9 +33,14 @@ from codepref.evaluation.benchmarks import BENCHMARKS
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="With --model: sampling temperature (0 = greedy).")
 @click.option("--limit", type=int, default=None, help="With --model: only the first N tasks (a quick check).")
-@click.option("--max-tokens", type=int, default=512, show_default=True, help="With --model: most new tokens.")
+@click.option("--max-tokens", type=int, default=None,
+              help="With --model: most new tokens (default: the protocol's; 512 for chat and completion).")
 @click.option("--prompt-style", type=click.Choice(["auto", "completion", "chat"]), default="auto", show_default=True,
-              help="With --model: completion prompts (base models) or chat prompts (instruct models).")
+              help="With --model: completion prompts (base models) or chat prompts (instruct models); "
+                   "selects the protocol of that name.")
+@click.option("--protocol", default=None, metavar="NAME",
+              help="With --model: the evaluation protocol (prompt, stops, max tokens, answer extraction): "
+                   f"{protocols_help()}. Default: --prompt-style, else the model's recorded protocol, else auto.")
 @click.option("--k", "k_text", default="1,10,100", show_default=True,
               help="pass@k to report, comma-separated (a k needs >= k samples for every task).")
 @click.option("--out", "results_path", type=click.Path(dir_okay=False), default=None,
@@ -55,8 +61,8 @@ from codepref.evaluation.benchmarks import BENCHMARKS
               help="HumanEval+/MBPP+: each input's limit as a multiple of the canonical solution's time.")
 @click.option("--no-cache", is_flag=True, help="Re-measure the canonical solutions' runtimes.")
 @sandbox_options
-def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style, k_text,
-             results_path, summary_path, data, tasks_file, allow_empty,
+def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style,
+             protocol, k_text, results_path, summary_path, data, tasks_file, allow_empty,
              test_timeout, min_time_limit, gt_time_limit_factor, no_cache, config) -> None:
     """Judge samples on a benchmark and print pass@k.
 
@@ -70,6 +76,8 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
 
     With --model instead of --samples, codepref first samples --n solutions per task from
     the model (the `generate` stage, saved beside the results and resumable), then judges them.
+    How it asks is a named --protocol (e.g. qwen-coder, the Qwen2.5-Coder report's), recorded
+    in the samples, results and summary; `codepref compare` refuses results of different protocols.
 
     sqlfix (SQL debugging on SQLite, databases from --data) judges one predicted fix per
     task like `codepref sql evaluate` and prints the success rate overall and per category
@@ -79,6 +87,7 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     Examples:
       codepref evaluate --benchmark humaneval+ --samples samples.jsonl --k 1,10
       codepref evaluate --benchmark mbpp+ --model qwen2.5-coder-0.5b-instruct --n 10 --temperature 0.8
+      codepref evaluate --benchmark humaneval+ --model qwen2.5-coder-0.5b-instruct --protocol qwen-coder
       codepref evaluate --benchmark sqlfix --model qwen2.5-coder-0.5b-instruct
     """
     from codepref.errors import InputError
@@ -88,6 +97,9 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
 
     if (samples is None) == (model is None):
         raise click.UsageError("give either --samples FILE or --model M")
+    if protocol is not None and model is None:
+        raise click.UsageError("--protocol applies with --model (samples of codepref generate name theirs in "
+                               "their header)")
     bench = get_benchmark(benchmark)
     ctx = click.get_current_context()
 
@@ -96,13 +108,16 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
 
     sampling = None
     if model is not None:
+        if protocol is not None:
+            PROTOCOLS.get(protocol)  # an unknown name: one line with the closest names
         sampling = ModelSampling(model=model, adapter=adapter, backend=backend, n=n_samples, temperature=temperature,
-                                 max_tokens=max_tokens, prompt_style=prompt_style)
+                                 max_tokens=max_tokens, prompt_style=prompt_style, protocol=protocol or "")
         if bench.samples_per_task is not None and n_samples != bench.samples_per_task:
             what = "one prediction" if bench.samples_per_task == 1 else f"{bench.samples_per_task} samples"
             raise click.BadParameter(f"{benchmark} scores {what} per task; got --n {n_samples}", param_hint="--n")
-        if results_path is None:
-            results_path = f"{sampling.name}.{benchmark.replace('+', 'plus')}.results.jsonl"
+        if results_path is None:  # a named protocol gets outputs of its own
+            tag = f".{protocol}" if protocol else ""
+            results_path = f"{sampling.name}{tag}.{benchmark.replace('+', 'plus')}.results.jsonl"
     try:
         ks = parse_ks(k_text)
     except ValueError as e:
@@ -122,7 +137,8 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
                             results_path=results_path, summary_path=summary_path, data=data, tasks_path=tasks_file,
                             sandbox=config, judge=judge, ks=tuple(ks), allow_empty=allow_empty, cache=not no_cache)
     if sampling is not None:
-        click.echo(f"sampling {sampling.n} sample(s) per task from {model} into "
+        chosen = settings.generation.protocol or "auto"
+        click.echo(f"sampling {sampling.n} sample(s) per task from {model} (protocol {chosen}) into "
                    f"{bench.samples_path(results_path)}", err=True)
     summary = bench.evaluate(settings, progress=tqdm_progress)
     lines, notes = bench.report(summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from codepref.cli.common import data_option, tqdm_progress
+from codepref.generation.protocols import protocols_help
 
 
 @click.command()
@@ -21,11 +22,16 @@ from codepref.cli.common import data_option, tqdm_progress
 @click.option("--test-samples", type=int, default=None, help="Test-writing completions per task (2).")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature, 0 = greedy (0.8).")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling threshold (0.95).")
-@click.option("--max-tokens", type=int, default=None, help="Most new tokens per solution (512).")
+@click.option("--max-tokens", type=int, default=None,
+              help="Most new tokens per solution (512, or the --protocol's default).")
 @click.option("--test-max-tokens", type=int, default=None, help="Most new tokens per test-writing completion (384).")
 @click.option("--seed", type=int, default=None, help="Base seed (0).")
 @click.option("--prompt-style", type=click.Choice(["auto", "completion", "chat"]), default=None,
-              help="completion (continue the prompt) or chat (instruction); auto picks chat for instruct models.")
+              help="completion (continue the prompt) or chat (instruction); auto picks chat for instruct models. "
+                   "Selects the protocol of that name.")
+@click.option("--protocol", default=None, metavar="NAME",
+              help=f"The solution prompts' protocol (prompt, stops, max tokens, answer extraction): {protocols_help()}. "
+                   "Test prompts keep the auto style under qwen-coder and evalplus-instruct.")
 @click.option("--prompt-tests/--no-prompt-tests", default=None,
               help="Also keep the tests the prompt states (docstring examples, asserts) as test samples "
                    "marked source=prompt; they do not count toward --n-tests (default: on).")
@@ -35,7 +41,7 @@ from codepref.cli.common import data_option, tqdm_progress
                    "(openai), -o adapter=DIR (hf, vllm), -o batch_size=8 (hf). Repeatable.")
 @data_option
 def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_samples, temperature, top_p,
-             max_tokens, test_max_tokens, seed, prompt_style, prompt_tests, limit, options, data) -> None:
+             max_tokens, test_max_tokens, seed, prompt_style, protocol, prompt_tests, limit, options, data) -> None:
     """Sample N solutions and up to M self-generated assert tests per task.
 
     Tests are asked from the same model without showing any solution, parsed into single
@@ -45,14 +51,17 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     "logprob","raw"}.
     """
     from codepref.config import GenerationConfig, from_mapping, parse_overrides
+    from codepref.generation.protocols import PROTOCOLS
     from codepref.generation.stage import generate_samples
     from codepref.tasks.source import load_tasks
 
     values = {"model": model, "backend": backend, "n_solutions": n_solutions, "n_tests": n_tests,
               "test_samples": test_samples, "temperature": temperature, "top_p": top_p,
               "max_tokens": max_tokens, "test_max_tokens": test_max_tokens, "seed": seed, "prompt_style": prompt_style,
-              "prompt_tests": prompt_tests}
+              "protocol": protocol, "prompt_tests": prompt_tests}
     values = {k: v for k, v in values.items() if v is not None}
+    if protocol is not None and max_tokens is None:  # an unknown name: one line with the closest names
+        values["max_tokens"] = PROTOCOLS.get(protocol).max_tokens
     values["backend_options"] = parse_overrides(list(options))
     config = from_mapping(GenerationConfig, values)
     tasks, header = load_tasks(tasks_spec, data)

@@ -52,8 +52,11 @@ class ModelSampling:
         adapter: a LoRA adapter folder (hf and vllm backends), or None.
         n: samples per task (the n of pass@k).
         temperature: sampling temperature (0 = greedy).
-        max_tokens: most new tokens per sample.
-        prompt_style: ``auto``, ``completion`` or ``chat``.
+        max_tokens: most new tokens per sample; None for the protocol's default.
+        prompt_style: ``auto``, ``completion`` or ``chat`` (the last two select the protocol
+            of that name).
+        protocol: a named protocol (:mod:`codepref.generation.protocols`); ``""`` for the
+            one ``prompt_style`` selects, else the model's recorded protocol, else ``auto``.
     """
 
     model: str
@@ -61,26 +64,44 @@ class ModelSampling:
     adapter: str | None = None
     n: int = 1
     temperature: float = 0.0
-    max_tokens: int = 512
+    max_tokens: int | None = None
     prompt_style: str = "auto"
+    protocol: str = ""
 
     @property
     def name(self) -> str:
         """The model's short name (its last path part without ``.gguf``), for output names."""
         return self.model.rstrip("/").split("/")[-1].removesuffix(".gguf")
 
-    def generation_config(self) -> GenerationConfig:
-        """The generate stage's settings: ``n`` solutions per task and no tests.
+    @property
+    def chosen_protocol(self) -> str:
+        """The protocol to sample with (:func:`~codepref.generation.protocols.evaluation_protocol`);
+        ``""`` for ``auto``.
 
         Raises:
-            ConfigError: a value the generate stage refuses (a negative temperature ...).
+            ConfigError: an unknown protocol, or a prompt style naming another protocol.
+        """
+        from codepref.generation.protocols import evaluation_protocol
+
+        return evaluation_protocol(self.protocol, self.prompt_style, self.model)
+
+    def generation_config(self) -> GenerationConfig:
+        """The generate stage's settings: ``n`` solutions per task and no tests, with the
+        chosen protocol and its default ``max_tokens`` unless one is given.
+
+        Raises:
+            ConfigError: a value the generate stage refuses (a negative temperature, an
+                unknown protocol ...).
         """
         from codepref.config import GenerationConfig, from_mapping
+        from codepref.generation.protocols import default_max_tokens
 
+        protocol = self.chosen_protocol
+        max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens(protocol)
         return from_mapping(GenerationConfig, {
             "model": self.model, "backend": self.backend, "n_solutions": self.n, "n_tests": 0, "test_samples": 0,
-            "temperature": self.temperature, "max_tokens": self.max_tokens, "prompt_style": self.prompt_style,
-            "backend_options": {"adapter": self.adapter} if self.adapter else {}})
+            "temperature": self.temperature, "max_tokens": max_tokens, "prompt_style": self.prompt_style,
+            "protocol": protocol, "backend_options": {"adapter": self.adapter} if self.adapter else {}})
 
 
 @dataclass(frozen=True)

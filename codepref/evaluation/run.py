@@ -5,9 +5,11 @@ runtimes for plus benchmarks (cached), then runs one matrix job per task in the 
 pool (samples x tests, see :mod:`codepref.evaluation.judges`) and appends one line per task
 to the results file as soon as the task is judged. The results file has a header naming the
 benchmark, the task set's version and SHA-256, the samples file's SHA-256 and the judge and
-sandbox settings; a rerun with the same inputs resumes after the last task written, and one
-with different inputs refuses to mix them. The summary (pass@k over the judged tasks) is
-always recomputed from the complete results file.
+sandbox settings, and the ``protocol`` the samples were made with (from the samples header
+of ``codepref generate``; None for samples from elsewhere; the summary repeats it); a rerun
+with the same inputs resumes after the last task written, and one with different inputs
+refuses to mix them. The summary (pass@k over the judged tasks) is always recomputed from
+the complete results file.
 
 Samples can also come from a model: pass ``generate`` (tasks, samples path) -> None and no
 samples file; the generated file is then judged like any other.
@@ -119,8 +121,9 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
         "judge": dataclasses.asdict(judge),
         "sandbox": {k: getattr(config, k) for k in ("image", "memory_mb", "cpus", "pids_limit")},
     }
-    out = ResumableJsonl(results_path, make_header("eval_results", settings, task_set=task_set.header()),
-                         key=lambda r: r["task_id"])
+    protocol = samples_protocol(samples)
+    out = ResumableJsonl(results_path, make_header("eval_results", settings, task_set=task_set.header(),
+                                                   protocol=protocol), key=lambda r: r["task_id"])
     done = out.open()
     try:
         todo = [by_id[t] for t in by_task if t not in done]
@@ -134,6 +137,13 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
     write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     summary["summary_file"] = str(summary_path)
     return summary
+
+
+def samples_protocol(samples: str | os.PathLike[str]) -> str | None:
+    """The protocol named in a samples file's header (``codepref generate`` writes it), or None."""
+    header = read_header(samples) or {}
+    protocol = header.get("protocol")
+    return protocol if isinstance(protocol, str) else None
 
 
 def _judge(todo: list[Task], by_task: dict[str, list[SampleRef]], out: ResumableJsonl, config: SandboxConfig,
@@ -191,6 +201,7 @@ def summarize(results_path: str | os.PathLike[str], ks, task_set: TaskSet, bench
         "min_samples_per_task": min(n) if n else 0,
         "k": list(ks),
         "pass_at_k": scores,
+        "protocol": header.get("protocol"),
         "settings_hash": header.get("settings_hash"),
     }
 

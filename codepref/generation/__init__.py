@@ -8,6 +8,8 @@
   ``llamacpp`` (CPU default), ``hf`` (transformers), ``openai`` (any OpenAI-compatible
   server), ``vllm`` (GPU), one module each.
 * :mod:`codepref.generation.prompts` — every prompt template (solutions and tests).
+* :mod:`codepref.generation.protocols` — named evaluation protocols (``chat``,
+  ``completion``, ``qwen-coder``, ``evalplus-instruct``): prompt, stops, max tokens, extraction.
 * :mod:`codepref.generation.testparse` — model output -> single independent asserts.
 * :mod:`codepref.generation.extract` — code out of chat answers, EvalPlus-style sanitising.
 * :mod:`codepref.generation.stage` — tasks -> samples JSONL (resumable), used by

@@ -131,6 +131,23 @@ GENERATORS.register("openai", "codepref.generation.openai:OpenAIGenerator")
 GENERATORS.register("vllm", "codepref.generation.vllm:VLLMGenerator")
 
 
+def chat_default(backend: str, model: str, options: dict[str, Any]) -> bool:
+    """What a backend's ``chat_default`` will be for ``model``, without loading anything.
+
+    The ``openai`` backend takes it from its ``chat`` option (default true: a served name
+    says nothing about the model); the others from the model (packaged models record it,
+    any other model is taken for an instruct model), as their constructors do.
+
+    Raises:
+        ModelError: a local model path that does not exist.
+    """
+    if backend == "openai":
+        return bool(options.get("chat", True))
+    from codepref.generation.models import resolve
+
+    return resolve(model).chat
+
+
 def open_generator(backend: str, model: str, **options: Any) -> Generator:
     """Load ``model`` with ``backend``; ``options`` are the backend's keyword arguments.
 

@@ -57,6 +57,9 @@ class PackagedModel:
         sha256: the assembled GGUF's sha256 (hex).
         chat: an instruct model with a chat template (prompts may use the chat style).
         description: one line for ``codepref models list``.
+        protocol: the evaluation protocol (:mod:`codepref.generation.protocols`) that
+            ``codepref evaluate`` uses for this model when none is asked for: its best
+            measured one; None for ``auto`` (chat for instruct models).
     """
 
     name: str
@@ -67,6 +70,7 @@ class PackagedModel:
     sha256: str
     chat: bool = True
     description: str = ""
+    protocol: str | None = None
 
     @property
     def filename(self) -> str:

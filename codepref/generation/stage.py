@@ -17,9 +17,15 @@ backend call; a task with any test record counts as having its tests. Tasks go t
 backend ``chunk_tasks`` at a time and each chunk is written as soon as it is done, so an
 interruption loses at most one chunk.
 
-Solution text: the language's ``solution_text`` of the answer (``prefill + completion``
-where the backend prefills). Python: in completion style the program is ``task.prompt +
-completion``; in chat style the code is extracted by :mod:`codepref.generation.extract`.
+Solution prompts and text come from the config's protocol
+(:mod:`codepref.generation.protocols`): ``chat`` and ``completion`` are the language's
+hooks in that style; named protocols such as ``qwen-coder`` bring their own prompt, stop
+strings and answer extraction (Python tasks only). The program is the protocol's
+extraction of the answer (``prefill + completion`` where the backend prefills). Python: in
+completion style the program is ``task.prompt + completion``; in chat style the code is
+extracted by :mod:`codepref.generation.extract`. Test prompts keep the protocol's style,
+or ``auto`` (chat for instruct models) under a named protocol. The resolved protocol name is
+the samples header's ``protocol``.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from codepref.config import GenerationConfig
-from codepref.generation.backend import Completion, Generator, Request, SamplingParams, open_generator
+from codepref.generation.backend import Completion, Generator, Request, SamplingParams, chat_default, open_generator
 from codepref.generation.prompts import PromptSpec
+from codepref.generation.protocols import Protocol, auto_protocol, get_protocol, requested_protocol
 from codepref.languages import generation_hooks
 from codepref.progress import Progress
 from codepref.records import ResumableJsonl, Sample, Task, make_header
@@ -48,11 +55,37 @@ def sample_key(record: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def settings_of(config: GenerationConfig) -> dict[str, Any]:
-    """The settings that determine the samples (the output header's hash covers these)."""
+    """The settings that determine the samples (the output header's hash covers these).
+
+    An empty ``protocol`` (the one ``prompt_style`` selects, as before protocols were named)
+    is left out, so samples files made before it existed keep their hash and resume.
+    """
     d = dataclasses.asdict(config)
     d.pop("backend_options")
     d.pop("chunk_tasks")
+    if not d["protocol"]:
+        d.pop("protocol")
     return d
+
+
+def prompts_of(config: GenerationConfig, generator: Generator | None = None) -> tuple[Protocol, str]:
+    """The protocol of the solution prompts and the prompt style of the test prompts.
+
+    ``auto`` is decided by the model (``generator.chat_default``, or what the backend will
+    say, :func:`~codepref.generation.backend.chat_default`, without loading it).
+
+    Raises:
+        ConfigError: an unknown protocol, or a prompt style naming another protocol.
+        ModelError: a local model path that does not exist (only asked under ``auto``).
+    """
+    name = requested_protocol(config.protocol, config.prompt_style)
+    protocol = get_protocol(name) if name else None
+    if protocol is not None and protocol.style is not None:
+        return protocol, protocol.style
+    chat = generator.chat_default if generator is not None else chat_default(config.backend, config.model,
+                                                                             config.backend_options)
+    auto = auto_protocol(chat)
+    return protocol or get_protocol(auto), auto
 
 
 def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: GenerationConfig, *,
@@ -67,7 +100,8 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         generator: an open backend; by default one is opened from ``config`` (and closed)
             only if there is anything left to generate.
         progress: a progress-bar factory, ticked per completion.
-        extra_header: more header fields (e.g. the task set's name and version).
+        extra_header: more header fields (e.g. the task set's name and version). The header
+            also names the resolved ``protocol`` (see :func:`prompts_of`).
 
     Returns:
         Counts: ``solution`` and ``test`` records written, ``raw_tests`` test completions,
@@ -80,7 +114,8 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         states (included in ``test``; ``GenerationConfig.prompt_tests``).
 
     Raises:
-        InputError: duplicated task ids, a language codepref cannot prompt for.
+        InputError: duplicated task ids, a language codepref (or the protocol) cannot prompt for.
+        ConfigError: an unknown protocol, or a prompt style naming another protocol.
         UnknownNameError: an unknown language. ModelError: the model cannot be loaded.
         OutputMismatchError: ``out_path`` holds samples made with other settings.
     """
@@ -94,7 +129,10 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         seen_ids.add(t.id)
     for language in sorted({t.language for t in tasks}):
         generation_hooks(language)  # fail before any sampling on a language without prompts
-    header = make_header("samples", settings_of(config), **(extra_header or {}))
+    protocol, test_style = prompts_of(config, generator)
+    for language in sorted({t.language for t in tasks}):
+        protocol.check_language(language)
+    header = make_header("samples", settings_of(config), protocol=protocol.name, **(extra_header or {}))
     out = ResumableJsonl(out_path, header, key=sample_key)
     done = out.open()
     counts: Counter = Counter()
@@ -109,7 +147,7 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
                 tick = progress(0, total) if progress else (lambda n: None)
                 for start in range(0, len(todo), config.chunk_tasks):
                     chunk = todo[start:start + config.chunk_tasks]
-                    for rec in _generate_chunk(gen, chunk, config, tick, counts):
+                    for rec in _generate_chunk(gen, chunk, config, protocol, test_style, tick, counts):
                         out.append(rec)
             finally:
                 if own:
@@ -128,14 +166,8 @@ def _missing(task: Task, done: set, config: GenerationConfig) -> tuple[list[int]
     return sol, want_tests
 
 
-def _style(gen: Generator, config: GenerationConfig) -> str:
-    if config.prompt_style != "auto":
-        return config.prompt_style
-    return "chat" if gen.chat_default else "completion"
-
-
-def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, counts: Counter):
-    style = _style(gen, config)
+def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, protocol: Protocol, test_style: str, tick,
+                    counts: Counter):
     sol_params = SamplingParams(config.temperature, config.top_p, config.max_tokens)
     test_params = SamplingParams(config.temperature, config.top_p, config.test_max_tokens)
     requests: list[Request] = []
@@ -143,12 +175,12 @@ def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, count
     for task, (sol_idx, want_tests) in chunk:
         hooks = generation_hooks(task.language)
         if sol_idx:
-            spec = hooks.solution_prompt(task, style)
+            spec = protocol.solution_prompt(task)
             requests.append(Request(spec, sol_params, tuple(seed_for(config.seed, task.id, "solution", i)
                                                             for i in sol_idx)))
             plan.append((task, "solution", sol_idx, spec))
         if want_tests:
-            spec = hooks.test_prompt(task, style, config.n_tests)
+            spec = hooks.test_prompt(task, test_style, config.n_tests)
             if spec is None:
                 counts["skipped_tests"] += 1
                 continue
@@ -163,7 +195,7 @@ def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, tick, count
         if kind == "solution":
             for i, seed, c in zip(idx, req.seeds, comps):
                 counts["solution"] += 1
-                record = _solution_record(task, i, spec, c, gen, config, seed)
+                record = _solution_record(task, i, spec, c, gen, config, seed, protocol)
                 solutions.setdefault(task.id, []).append(record["text"])
                 yield record
         else:
@@ -183,9 +215,9 @@ def _params(config: GenerationConfig, style: str, seed: int, c: Completion, max_
             "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason}
 
 
-def _solution_record(task, index, spec, c, gen, config, seed) -> dict[str, Any]:
+def _solution_record(task, index, spec, c, gen, config, seed, protocol: Protocol) -> dict[str, Any]:
     answer = _answer(spec, c, gen)
-    code = generation_hooks(task.language).solution_text(task, spec.style, answer)
+    code = protocol.solution_text(task, answer)
     return dataclasses.asdict(Sample(task.id, "solution", index, code, gen.id,
                                      _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
 
