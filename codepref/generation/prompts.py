@@ -15,6 +15,10 @@ plus the prefill and stop strings. A backend renders it to one string
 
 The test prompts never show a solution: only the task's own prompt (signature and
 docstring) and the function name.
+
+The two solution styles are the ``chat`` and ``completion`` protocols of
+:mod:`codepref.generation.protocols`, which also holds model cards' own prompts (``qwen-coder``,
+``evalplus-instruct``).
 """
 
 from __future__ import annotations
