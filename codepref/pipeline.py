@@ -323,6 +323,7 @@ class Run:
                       for k in range(1, self.config.run.rounds + 1)},
             "pass_at_k": {name: {b: s["pass_at_k"].get(b, {}) for b, s in benches.items()}
                           for name, benches in evals.items()},
+            "comparison": self.comparisons(),
             "wall_s": self.timings,
             "total_wall_s": round(time.monotonic() - self.started, 1),
         }
@@ -335,6 +336,18 @@ class Run:
             self.display.note(f"report skipped ({e}); pip install 'codepref[report]' and run `codepref report`")
         self.display.summary(summary)
         return summary
+
+    def comparisons(self) -> dict[str, Any]:
+        """``before`` versus each evaluated round, as :func:`codepref.report.comparison_summary`
+        gives it (``{"roundK": {"pooled": {...}, "<bench>": {...}}}``); empty without a
+        ``before`` evaluation. One that cannot be paired is noted and left out."""
+        from codepref.report import comparison_summary, read_comparisons
+
+        comparisons, problems = read_comparisons(self.dir)
+        for problem in problems:
+            self.display.note(f"before/after comparison skipped: {problem}")
+            log.warning("before/after comparison skipped: %s", problem)
+        return {name: comparison_summary(c) for name, (c, _) in comparisons.items()}
 
     def close(self) -> None:
         """Detach the run's log file."""
@@ -472,10 +485,18 @@ class Display:
         before = s["pass_at_k"].get("before", {})
         last = [n for n in s["pass_at_k"] if n != "before"]
         after = s["pass_at_k"].get(last[-1], {}) if last else {}
+        compared = s.get("comparison", {}).get(last[-1], {}) if last else {}
         for bench in sorted(set(before) | set(after)):
             b, a = before.get(bench, {}).get("pass@1"), after.get(bench, {}).get("pass@1")
             fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-            lines.append(f"  {bench} pass@1: {fmt(b)} -> {fmt(a)}")
+            c = compared.get(bench)
+            stats = (f" (delta {c['delta']:+.3f}, 95% CI [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+                     + (f", McNemar p {c['mcnemar_p']:.3g}" if c["mcnemar_p"] is not None else "") + ")") if c else ""
+            lines.append(f"  {bench} pass@1: {fmt(b)} -> {fmt(a)}{stats}")
+        pooled = compared.get("pooled")
+        if pooled and len(compared) > 2:
+            lines.append(f"  pooled pass@1: {pooled['before']:.3f} -> {pooled['after']:.3f} (delta "
+                         f"{pooled['delta']:+.3f}, 95% CI [{pooled['ci_low']:+.3f}, {pooled['ci_high']:+.3f}])")
         lines.append("  wall time: " + ", ".join(f"{n} {_fmt_s(w)}" for n, w in s["wall_s"].items()))
         self.echo("\n".join(lines))
 

@@ -3,6 +3,11 @@
 Everything is read back from the run directory (so ``codepref report RUN`` can redo it):
 
 * **pass@k before/after** per benchmark, from ``eval/NAME/BENCH.summary.json``;
+* **before versus after**, for every evaluated round: per benchmark and pooled over all of
+  them, pass@1 before and after, the delta with its paired bootstrap 95% interval, the exact
+  McNemar p-value and the tasks won and lost (:mod:`codepref.evaluation.compare`, from
+  ``eval/NAME/BENCH.results.jsonl``), and a strip per benchmark of every task's flip:
+  fail->pass green, pass->fail red, unchanged grey (dark: passed both times, light: failed);
 * **pass-matrix heatmaps** of a few tasks of round 1 (``matrices.jsonl``): rows are solutions,
   columns self-generated tests, a cell is passed / failed / error / timeout-or-other;
 * **pair statistics** per round (``pairs.jsonl``): records, tasks ranked, tasks with a pair,
@@ -55,6 +60,12 @@ def write_report(run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     evals = read_evals(run)
     if evals:
         sections.append(("pass@k before and after", _eval_lines(evals), [_plot_evals(plt, evals, figs)]))
+    comparisons, problems = read_comparisons(run)
+    for name, (comparison, flips) in comparisons.items():
+        sections.append((f"Before versus {name}", _comparison_lines(comparison),
+                         [_plot_flips(plt, name, flips, figs)]))
+    if problems:
+        sections.append(("Before versus after", [f"not compared: {p}" for p in problems], []))
     matrices = read_records(run / "round1" / "matrices.jsonl")
     if matrices:
         img = _plot_heatmaps(plt, matrices, figs)
@@ -110,6 +121,59 @@ def read_evals(run: Path) -> dict[str, dict[str, dict[str, float]]]:
             s = json.loads(f.read_text())
             out.setdefault(name, {})[s["benchmark"]] = s["pass_at_k"].get(s["benchmark"], {})
     return out
+
+
+def read_comparisons(run: Path) -> tuple[dict[str, tuple[Any, dict[str, list[tuple[str, float, float]]]]], list[str]]:
+    """``before`` versus every later evaluation of the run, and why any could not be compared.
+
+    Returns:
+        ``{name: (Comparison, flips)}`` for each ``eval/roundK`` with results beside
+        ``eval/before`` (``flips``: benchmark -> ``(task id, pass fraction before, after)``
+        per paired task, in the order of the before results file: the benchmark's), and one line per evaluation that could not be
+        paired (different tasks, a missing results file ...).
+    """
+    from codepref.errors import CodeprefError
+    from codepref.evaluation.compare import compare, load_evaluation, run_evaluations
+
+    try:
+        names = run_evaluations(run)
+    except InputError:
+        return {}, []
+    if "before" not in names or len(names) < 2:
+        return {}, []
+    out: dict[str, tuple[Any, dict[str, list[tuple[str, float, float]]]]] = {}
+    problems = []
+    try:
+        before = load_evaluation(names["before"])
+    except CodeprefError as e:
+        return {}, [f"eval/before: {e}"]
+    for name, folder in names.items():
+        if name == "before":
+            continue
+        try:
+            after = load_evaluation(folder)
+            comparison = compare(before, after, pool=True, a_name=str(names["before"]), b_name=str(folder))
+        except CodeprefError as e:
+            problems.append(f"eval/{name}: {e}")
+            continue
+        flips = {}
+        for bench in comparison.benchmarks:
+            b, a = before[bench].scores, after[bench].scores
+            flips[bench] = [(t, b[t][0] / b[t][1], a[t][0] / a[t][1]) for t in b
+                            if b[t][1] > 0 and a.get(t, (0, 0))[1] > 0]
+        out[name] = (comparison, flips)
+    return out, problems
+
+
+def comparison_summary(comparison) -> dict[str, dict[str, Any]]:
+    """What ``summary.json`` holds of a comparison: :func:`codepref.evaluation.compare.summary`
+    (``{"pooled": {...}, "<bench>": {...}}``: before, after, delta, ci_low, ci_high, mcnemar_p)
+    with each entry's task count and the numbers of tasks won and lost."""
+    from codepref.evaluation.compare import summary
+
+    rows = {"pooled": comparison.pooled, **comparison.benchmarks}
+    return {name: {**numbers, "tasks": rows[name].tasks, "won": len(rows[name].won), "lost": len(rows[name].lost)}
+            for name, numbers in summary(comparison).items()}
 
 
 def pair_stats(run: Path) -> dict[str, dict[str, Any]]:
@@ -209,6 +273,46 @@ def _plot_heatmaps(plt, matrices, figs: Path) -> str | None:
     return "figures/matrices.png"
 
 
+#: flip -> strip colour: fail->pass, pass->fail, passed both times, failed both times.
+FLIP_COLOURS = {"won": "#2ca02c", "lost": "#d62728", "kept": "#7f7f7f", "none": "#d9d9d9"}
+
+
+def flip_kind(before: float, after: float) -> str:
+    """``won`` / ``lost`` (pass fraction up / down), else ``kept`` (passed) or ``none`` (failed)."""
+    if after > before:
+        return "won"
+    if after < before:
+        return "lost"
+    return "kept" if before > 0 else "none"
+
+
+def _plot_flips(plt, name: str, flips: dict[str, list[tuple[str, float, float]]], figs: Path) -> str:
+    """One strip per benchmark, one cell per task (in benchmark order), coloured by its flip."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    kinds = list(FLIP_COLOURS)
+    cmap = ListedColormap([FLIP_COLOURS[k] for k in kinds])
+    fig, axes = plt.subplots(len(flips), 1, figsize=(9, 0.9 * len(flips) + 0.9), squeeze=False)
+    for ax, (bench, rows) in zip(axes[:, 0], flips.items()):
+        codes = [[kinds.index(flip_kind(b, a)) for _, b, a in rows]]
+        ax.imshow(codes, cmap=cmap, vmin=-0.5, vmax=len(kinds) - 0.5, aspect="auto", interpolation="nearest")
+        won = sum(flip_kind(b, a) == "won" for _, b, a in rows)
+        lost = sum(flip_kind(b, a) == "lost" for _, b, a in rows)
+        ax.set_yticks([])
+        ax.set_ylabel(bench, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_title(f"{len(rows)} tasks: {won} fail->pass, {lost} pass->fail", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1, 0].set_xlabel("task (in benchmark order)")
+    labels = {"won": "fail->pass", "lost": "pass->fail", "kept": "passed both", "none": "failed both"}
+    fig.legend(handles=[Patch(color=FLIP_COLOURS[k], label=labels[k]) for k in kinds], loc="lower center",
+               ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    path = f"figures/flips_{name}.png"
+    fig.savefig(figs / f"flips_{name}.png", dpi=100)
+    return path
+
+
 def _plot_curves(plt, curves, figs: Path) -> str:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
     for name, rows in curves.items():
@@ -255,6 +359,29 @@ def _eval_lines(evals) -> list[str]:
     ks = sorted({k for m in evals.values() for s in m.values() for k in s}, key=lambda k: int(k.split("@")[1]))
     rows = [[b, k, *(_f(evals[n].get(b, {}).get(k)) for n in evals)] for b in benches for k in ks]
     return _table(["benchmark", "metric", *evals], rows)
+
+
+def _comparison_lines(comparison) -> list[str]:
+    """The comparison as a table: per benchmark (and pooled, with several), then the tasks lost."""
+    rows = list(comparison.benchmarks.values())
+    if len(rows) > 1:
+        rows.append(comparison.pooled)
+    lines = [f"Paired over the tasks both evaluations judged; 95% paired bootstrap interval of the delta "
+             f"({comparison.resamples} resamples, seed {comparison.seed}); exact McNemar p with one sample "
+             "per task (- otherwise).", ""]
+    lines += _table(["benchmark", "tasks", "pass@1 before", "pass@1 after", "delta", "95% CI", "McNemar p",
+                     "won", "lost"],
+                    [[c.benchmark, c.tasks, f"{c.before:.3f}", f"{c.after:.3f}", f"{c.delta:+.3f}",
+                      f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", "-" if c.mcnemar_p is None else f"{c.mcnemar_p:.3g}",
+                      len(c.won), len(c.lost)] for c in rows])
+    for c in comparison.benchmarks.values():
+        for what, ids in (("fail->pass", c.won), ("pass->fail", c.lost)):
+            if ids:
+                more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+                lines += ["", f"{c.benchmark} {what}: {', '.join(ids[:10])}{more}"]
+    if comparison.unmatched:
+        lines += ["", f"only one side has: {', '.join(comparison.unmatched)}"]
+    return lines
 
 
 def _render(name: str, sections) -> tuple[str, str]:

@@ -93,6 +93,64 @@ def test_report_of_a_hand_written_run_dir(tmp_path):
     assert "<table>" in (run / "report.html").read_text()
 
 
+def _results(path, passed: dict[str, bool]) -> None:
+    """A results file of ``codepref evaluate`` reduced to what a comparison reads."""
+    header = {"_header": {"kind": "eval_results", "settings_hash": "0", "protocol": "qwen-coder",
+                          "settings": {"benchmark": path.name.split(".")[0]}}}
+    rows = [{"task_id": t, "n": 1, "correct": int(ok), "excluded": 0} for t, ok in passed.items()]
+    path.write_text("\n".join(json.dumps(x) for x in [header, *rows]) + "\n")
+
+
+def test_report_compares_before_and_after_task_by_task(tmp_path):
+    """Every round's before/after table (per benchmark and pooled) and flip strips, from the
+    results files; the pipeline writes the same numbers into summary.json."""
+    pytest.importorskip("matplotlib")
+    from codepref.pipeline import Display, Run
+    from codepref.report import comparison_summary, read_comparisons
+
+    run = tmp_path / "run"
+    (run / "config.json").parent.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(load_run_config(None).to_dict()))
+    he = [f"HumanEval/{i}" for i in range(10)]
+    mb = [f"Mbpp/{i}" for i in range(2, 12)]
+    before = {"humaneval+": {t: i < 4 for i, t in enumerate(he)}, "mbpp+": {t: i < 5 for i, t in enumerate(mb)}}
+    # round1: HumanEval/4-7 fail->pass, HumanEval/0 pass->fail; Mbpp/7 fail->pass
+    after = {"humaneval+": {t: 1 <= i < 8 for i, t in enumerate(he)}, "mbpp+": {t: i < 6 for i, t in enumerate(mb)}}
+    for name, evals in (("before", before), ("round1", after), ("round2", before)):
+        (run / "eval" / name).mkdir(parents=True)
+        for bench, passed in evals.items():
+            _results(run / "eval" / name / f"{bench}.results.jsonl", passed)
+            (run / "eval" / name / f"{bench}.summary.json").write_text(json.dumps(
+                {"benchmark": bench, "pass_at_k": {bench: {"pass@1": sum(passed.values()) / len(passed)}}}))
+
+    comparisons, problems = read_comparisons(run)
+    assert problems == [] and list(comparisons) == ["round1", "round2"]
+    numbers = comparison_summary(comparisons["round1"][0])
+    assert numbers["humaneval+"]["before"] == 0.4 and numbers["humaneval+"]["after"] == 0.7
+    assert numbers["humaneval+"]["won"] == 4 and numbers["humaneval+"]["lost"] == 1
+    assert numbers["humaneval+"]["mcnemar_p"] == pytest.approx(0.375)  # 2 * (1 + 5) / 2^5
+    assert numbers["pooled"]["tasks"] == 20 and numbers["pooled"]["delta"] == pytest.approx(0.2)
+    assert numbers["pooled"]["ci_low"] <= 0.2 <= numbers["pooled"]["ci_high"]
+    assert comparison_summary(comparisons["round2"][0])["mbpp+"]["delta"] == 0.0
+
+    r = invoke("report", str(run))
+    assert r.exit_code == 0, r.output
+    md = (run / "report.md").read_text()
+    assert "## Before versus round1" in md and "## Before versus round2" in md
+    assert "| humaneval+ | 10 | 0.400 | 0.700 | +0.300 |" in md
+    assert "| pooled | 20 | 0.450 | 0.650 | +0.200 |" in md
+    assert "humaneval+ pass->fail: HumanEval/0" in md and "mbpp+ fail->pass: Mbpp/7" in md
+    assert "![Before versus round1](figures/flips_round1.png)" in md
+    for png in ("flips_round1.png", "flips_round2.png"):
+        assert (run / "figures" / png).read_bytes()[:4] == b"\x89PNG"
+
+    r = Run(run, load_run_config(None), Display(echo=lambda s: None))
+    try:
+        assert r.comparisons()["round1"] == numbers
+    finally:
+        r.close()
+
+
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     r = invoke("report", str(tmp_path))
     assert r.exit_code == 2 and "not a run directory" in r.output
