@@ -48,9 +48,10 @@ LEDGER = "ledger.json"
 #: Settings that change speed, not results: left out of the stage keys, so changing them
 #: (e.g. more workers on a rerun) does not redo finished work.
 NOT_IN_KEYS = {
-    "generate": {"backend_options", "chunk_tasks"},
+    "generate": {"backend_options", "chunk_sequences"},
     "sandbox": {"workers", "batch_size", "retries", "docker"},
     "train": {"threads", "save_steps", "logging_steps"},
+    "evaluate": {"cache"},
 }
 #: Settings left out of the stage keys while empty: added after runs existed, so those runs'
 #: finished stages keep their keys; naming one (e.g. a protocol) changes the key.
@@ -291,7 +292,9 @@ class Run:
         samples per task (or the one a judge like sqlfix scores) at its temperature and
         max_tokens, under :meth:`~codepref.runconfig.RunConfig.evaluation_protocol`, from
         ``[generate]``'s model and the adapter; judged in ``[sandbox]`` with
-        ``[evaluate] memory_mb`` where the judge needs more memory than the sandbox default."""
+        ``[evaluate] memory_mb`` where the judge needs more memory than the sandbox default.
+        An identical evaluation made before (by any run) is reused from the evaluation cache
+        unless ``[evaluate] cache = false`` (:mod:`codepref.evaluation.cache`)."""
         from codepref.evaluation.benchmarks import EvalSettings
         from codepref.evaluation.judges import JudgeSettings
 
@@ -310,7 +313,16 @@ class Run:
                                 summary_path=summary_file, data=self.config.run.data_dir or None, sandbox=sandbox,
                                 judge=JudgeSettings(test_timeout_s=judge.test_timeout_s), ks=tuple(ev.ks))
         results.parent.mkdir(parents=True, exist_ok=True)
-        return _pass_text(judge.evaluate(settings, progress=lambda unit: self.display.bar(unit)))
+        from codepref.evaluation.cache import evaluate_cached
+
+        def note(text: str) -> None:
+            self.display.note(text)
+            log.info("%s: %s", bench, text)
+
+        summary = evaluate_cached(judge, settings, progress=lambda unit: self.display.bar(unit), use_cache=ev.cache,
+                                  note=note)
+        return _pass_text(summary) + ("; reused from the evaluation cache"
+                                      if summary.get("eval_cache", {}).get("reused") else "")
 
     # ----------------------------------------------------------------- the end
 

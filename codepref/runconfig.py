@@ -140,6 +140,10 @@ class EvaluateSection:
         protocol: the evaluation protocol (:mod:`codepref.generation.protocols`, e.g.
             ``qwen-coder``). Default ``""``: ``[generate]``'s protocol or prompt style, else the
             model's recorded protocol, else ``auto`` (see :meth:`RunConfig.evaluation_protocol`).
+        cache: reuse an identical earlier evaluation of the same model file, protocol,
+            decoding and judge settings and task set from the evaluation cache, and store
+            new ones there (:mod:`codepref.evaluation.cache`; the base model's "before" is
+            then computed once across runs). Default true.
     """
 
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
@@ -152,6 +156,7 @@ class EvaluateSection:
     every_round: bool = False
     memory_mb: int = 4096
     protocol: str = ""
+    cache: bool = True
 
     def __post_init__(self) -> None:
         problems = []

@@ -60,10 +60,13 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
 @click.option("--gt-time-limit-factor", type=float, default=4.0, show_default=True,
               help="HumanEval+/MBPP+: each input's limit as a multiple of the canonical solution's time.")
 @click.option("--no-cache", is_flag=True, help="Re-measure the canonical solutions' runtimes.")
+@click.option("--no-eval-cache", is_flag=True,
+              help="With --model: sample and judge even when an identical evaluation (same model file, protocol, "
+                   "decoding, judge settings and task set) is in the evaluation cache, and do not store this one.")
 @sandbox_options
 def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style,
              protocol, k_text, results_path, summary_path, data, tasks_file, allow_empty,
-             test_timeout, min_time_limit, gt_time_limit_factor, no_cache, config) -> None:
+             test_timeout, min_time_limit, gt_time_limit_factor, no_cache, no_eval_cache, config) -> None:
     """Judge samples on a benchmark and print pass@k.
 
     HumanEval and MBPP are judged like openai/human-eval (the program must run its tests
@@ -76,6 +79,9 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
 
     With --model instead of --samples, codepref first samples --n solutions per task from
     the model (the `generate` stage, saved beside the results and resumable), then judges them.
+    An identical evaluation done before (same model file, protocol, decoding, judge settings
+    and task set; kept under the codepref cache in evals/) is reused instead: its files are
+    copied into place ("reused cached evaluation KEY"). --no-eval-cache turns that off.
     How it asks is a named --protocol (e.g. qwen-coder, the Qwen2.5-Coder report's), recorded
     in the samples, results and summary; `codepref compare` refuses results of different protocols.
 
@@ -140,7 +146,10 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
         chosen = settings.generation.protocol or "auto"
         click.echo(f"sampling {sampling.n} sample(s) per task from {model} (protocol {chosen}) into "
                    f"{bench.samples_path(results_path)}", err=True)
-    summary = bench.evaluate(settings, progress=tqdm_progress)
+    from codepref.evaluation.cache import evaluate_cached
+
+    summary = evaluate_cached(bench, settings, progress=tqdm_progress, use_cache=not no_eval_cache,
+                              note=lambda text: click.echo(text, err=True))
     lines, notes = bench.report(summary)
     click.echo("\n".join(lines))
     for note in notes:
