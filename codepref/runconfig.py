@@ -36,7 +36,7 @@ from codepref.pairs.build import PairOptions
 from codepref.training.config import TrainConfig
 
 #: The shipped configs (``codepref/data/configs/NAME.toml``).
-SHIPPED = ("quickstart", "paper-scale", "sql")
+SHIPPED = ("quickstart", "paper-scale", "sql", "learn")
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,7 @@ def config_hash(data: Any) -> str:
 
 
 def shipped_config_text(name: str) -> str:
-    """The text of a shipped config (``quickstart``, ``paper-scale``, ``sql``)."""
+    """The text of a shipped config (``quickstart``, ``paper-scale``, ``sql``, ``learn``)."""
     if name not in SHIPPED:
         raise ConfigError([f"no shipped config {name!r}; shipped: {', '.join(SHIPPED)}"])
     return resources.files("codepref").joinpath("data", "configs", f"{name}.toml").read_text()

@@ -51,6 +51,12 @@ def test_dry_run_of_a_file_and_of_a_shipped_name(tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["run"]["rounds"] == 2
     r = invoke("run", "paper-scale", "--dry-run")
     assert r.exit_code == 0 and json.loads(r.stdout)["generate"]["backend"] == "vllm"
+    r = invoke("run", "learn", "--dry-run")
+    assert r.exit_code == 0, r.output
+    learn = json.loads(r.stdout)
+    assert learn["run"]["tasks"] == "mbpp-train" and learn["evaluate"]["benchmarks"] == ["humaneval+", "mbpp+"]
+    assert learn["generate"]["protocol"] == learn["evaluate"]["protocol"] == "qwen-coder"
+    assert learn["evaluate"]["temperature"] == 0.0 and learn["evaluate"]["limit"] == 0
 
 
 def test_config_errors_are_listed_at_once_with_exit_code_2(tmp_path):
