@@ -239,7 +239,10 @@ class GenerationConfig:
         backend_options: keyword options of the backend (e.g. ``parallel`` for llamacpp,
             ``base_url`` for openai, ``adapter`` for hf/vllm); not part of the output's
             settings hash, so a run can resume with other performance settings.
-        chunk_tasks: tasks sent to the backend together (results are written per chunk).
+        chunk_sequences: whole tasks are sent to the backend together until they hold this
+            many sequences (results are written per chunk, so an interruption loses at most
+            one). 64 keeps llama.cpp's 32 slots busy with a queue behind them; a chunk of a
+            fixed 8 tasks left 24 of them idle in a greedy one-sample evaluation.
         prompt_tests: also keep the tests the task's prompt states (docstring examples,
             asserts; see :func:`codepref.generation.testparse.prompt_tests`) as test samples
             with ``params.source = "prompt"``. They come first, do not count toward
@@ -259,7 +262,7 @@ class GenerationConfig:
     prompt_style: str = "auto"
     protocol: str = ""
     backend_options: dict = field(default_factory=dict)
-    chunk_tasks: int = 8
+    chunk_sequences: int = 64
     prompt_tests: bool = True
 
     def __post_init__(self) -> None:
@@ -267,7 +270,7 @@ class GenerationConfig:
         for name in ("n_solutions", "n_tests", "test_samples"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("max_tokens", "test_max_tokens", "chunk_tasks"):
+        for name in ("max_tokens", "test_max_tokens", "chunk_sequences"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature < 0:

@@ -14,8 +14,9 @@ Resuming: the output is a :class:`~codepref.records.ResumableJsonl`. A rerun ask
 backend only for the solution indices that are missing, with the same per-sample seeds
 (``seed_for``), so nothing is duplicated. A task's tests are written together after one
 backend call; a task with any test record counts as having its tests. Tasks go to the
-backend ``chunk_tasks`` at a time and each chunk is written as soon as it is done, so an
-interruption loses at most one chunk.
+backend in chunks of whole tasks holding at least ``chunk_sequences`` sequences (so a
+batched backend's slots stay busy even with one sample per task) and each chunk is written
+as soon as it is done, so an interruption loses at most one chunk.
 
 Solution prompts and text come from the config's protocol
 (:mod:`codepref.generation.protocols`): ``chat`` and ``completion`` are the language's
@@ -62,7 +63,7 @@ def settings_of(config: GenerationConfig) -> dict[str, Any]:
     """
     d = dataclasses.asdict(config)
     d.pop("backend_options")
-    d.pop("chunk_tasks")
+    d.pop("chunk_sequences")
     if not d["protocol"]:
         d.pop("protocol")
     return d
@@ -145,8 +146,7 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
             gen = generator or open_generator(config.backend, config.model, **config.backend_options)
             try:
                 tick = progress(0, total) if progress else (lambda n: None)
-                for start in range(0, len(todo), config.chunk_tasks):
-                    chunk = todo[start:start + config.chunk_tasks]
+                for chunk in _chunks(todo, config):
                     for rec in _generate_chunk(gen, chunk, config, protocol, test_style, tick, counts):
                         out.append(rec)
             finally:
@@ -156,6 +156,20 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
     finally:
         out.close()
     return counts
+
+
+def _chunks(todo: list, config: GenerationConfig):
+    """``todo`` in runs of whole tasks, each closed once it holds ``chunk_sequences``
+    sequences (solutions still to sample plus test completions)."""
+    chunk, size = [], 0
+    for task, (sol, tests) in todo:
+        chunk.append((task, (sol, tests)))
+        size += len(sol) + (config.test_samples if tests else 0)
+        if size >= config.chunk_sequences:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 def _missing(task: Task, done: set, config: GenerationConfig) -> tuple[list[int], bool]:

@@ -113,7 +113,7 @@ def predict_sql(
     temperature: float = 0.0,
     max_tokens: int = 512,
     seed: int = 0,
-    chunk: int = 8,
+    chunk: int = 64,
     backend_options: dict[str, Any] | None = None,
     generator=None,
     progress: ProgressFactory | None = None,
@@ -129,7 +129,7 @@ def predict_sql(
         style: ``chat`` (instruct models), ``completion`` or ``auto`` (the backend's default
             for the model, as ``codepref generate`` picks it).
         temperature, max_tokens, seed: sampling (temperature 0 = greedy).
-        chunk: tasks sent to the backend at once (each chunk is written when done).
+        chunk: sequences (here: tasks) sent to the backend at once (each chunk is written when done).
         generator: an open backend to use instead of opening one.
         progress: ``progress(done, total) -> tick(n)`` factory.
     """
@@ -138,6 +138,6 @@ def predict_sql(
 
     config = GenerationConfig(model=model, backend=backend, n_solutions=1, n_tests=0, test_samples=0,
                               temperature=temperature, max_tokens=max_tokens, seed=seed, prompt_style=style,
-                              backend_options=dict(backend_options or {}), chunk_tasks=chunk)
+                              backend_options=dict(backend_options or {}), chunk_sequences=chunk)
     return predict_tasks([to_task(t, directory) for t in tasks], out_path, config, generator=generator,
                          progress=progress)

@@ -194,7 +194,7 @@ def test_speed_settings_do_not_invalidate(tmp_path):
     run, _ = _run(tmp_path)
     a = run.dir / "a.txt"
     key = run.stage("one", ["sandbox", "generate"], {}, [a], _writer(a, calls, "A"))
-    run, _ = _run(tmp_path, **{"sandbox.workers": 7, "generate.chunk_tasks": 3})
+    run, _ = _run(tmp_path, **{"sandbox.workers": 7, "generate.chunk_sequences": 3})
     assert run.stage("one", ["sandbox", "generate"], {}, [a], _writer(a, calls, "A")) == key
     assert calls == ["a.txt"]
 
