@@ -10,16 +10,31 @@ sequence's slot refilled at once); transformers runs batches of 8 prompts. llama
 one sequence at a time (``parallel=1``, on the first ``--single-prompts`` prompts) shows
 what batching buys.
 
-Prints one line per run and the ratio llama.cpp / transformers (goal: >= 3x).
+Prints one line per run and the ratio llama.cpp / transformers (goal: >= 3x), each rate
+with its model FLOP/s and MFU (``model_flops.generation_flops`` over every sequence: prompt
+evaluation with logits at its last token, then one forward per generated token over the
+growing KV cache; padding and recomputation not counted) against the machine peak of
+``machine_peak.py``: llama.cpp against its own batched prompt-evaluation rate on the same
+GGUF (the quantised matmul rate this machine reaches) and the fp32 GEMM peak, transformers
+against the fp32 GEMM peak. The peak is measured quickly at the start of the run (~10-40 s,
+before the timed runs) unless ``--peak-json`` gives one from ``machine_peak.py --json``.
 
     python benchmarks/generation_throughput.py [--prompts 32] [--single-prompts 8] [--max-tokens 256] [--skip-hf]
+                                               [--peak-json peak.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine_peak import load_or_measure, mfu  # noqa: E402
+from model_flops import ModelShape, generation_flops  # noqa: E402
 
 
 def humaneval_tasks(n: int):
@@ -38,7 +53,7 @@ def humaneval_tasks(n: int):
         return [Task(p["task_id"], "python", p["prompt"], p["entry_point"]) for p in probs]
 
 
-def run(backend: str, model: str, tasks, max_tokens: int, **options) -> dict:
+def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, **options) -> dict:
     from codepref.generation.backend import Request, SamplingParams, open_generator
     from codepref.generation.prompts import solution_prompt
 
@@ -52,8 +67,23 @@ def run(backend: str, model: str, tasks, max_tokens: int, **options) -> dict:
     wall = time.perf_counter() - t0
     gen.close()
     tokens = sum(c.completion_tokens for o in outs for c in o)
+    flops = sum(generation_flops(shape, c.prompt_tokens, c.completion_tokens) for o in outs for c in o)
     return {"backend": backend, "options": options, "load_s": round(load_s, 1), "wall_s": round(wall, 1),
-            "tokens": tokens, "tokens_per_s": round(tokens / wall, 1)}
+            "tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
+            "prompt_tokens": sum(c.prompt_tokens for o in outs for c in o),
+            "model_gflop": round(flops / 1e9, 1), "model_gflops": round(flops / wall / 1e9, 2)}
+
+
+def mfu_text(result: dict, peak: dict) -> str:
+    """``model GFLOP/s, MFU ...`` of one run: llama.cpp against its prompt-eval rate and the
+    fp32 peak, transformers against the fp32 peak."""
+    g = result["model_gflops"]
+    parts = [f"{g:.1f} model GFLOP/s"]
+    if result["backend"] == "llamacpp" and "llamacpp" in peak:
+        parts.append(f"MFU {mfu(g, peak['llamacpp']['gflops'])} of llama.cpp's batched prompt-eval rate "
+                     f"({peak['llamacpp']['gflops']:.1f})")
+    parts.append(f"MFU {mfu(g, peak['fp32']['peak_gflops'])} of the fp32 GEMM peak ({peak['fp32']['peak_gflops']:.1f})")
+    return ", ".join(parts)
 
 
 def main() -> None:
@@ -63,22 +93,29 @@ def main() -> None:
     ap.add_argument("--single-prompts", type=int, default=8, help="Prompts of the parallel=1 run.")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--skip-hf", action="store_true", help="Only the llama.cpp runs.")
+    ap.add_argument("--peak-json", help="machine peak from benchmarks/machine_peak.py --json (default: measure it now)")
     args = ap.parse_args()
+    from codepref.generation.models import resolve
+
+    gguf = resolve(args.model).gguf()
+    shape = ModelShape.from_gguf(gguf)
+    peak = load_or_measure(args.peak_json, gguf, shape)
     tasks = humaneval_tasks(args.prompts)
     results = [
-        run("llamacpp", args.model, tasks, args.max_tokens, parallel=32),
-        run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, parallel=1),
+        run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32),
+        run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1),
     ]
     if not args.skip_hf:
-        results.append(run("hf", args.model, tasks, args.max_tokens, batch_size=8))
+        results.append(run("hf", args.model, tasks, args.max_tokens, shape, batch_size=8))
     for r in results:
         print(json.dumps(r))
     batched, single = results[0]["tokens_per_s"], results[1]["tokens_per_s"]
-    print(f"llama.cpp parallel=32: {batched} tok/s; parallel=1: {single} tok/s; "
-          f"batching speed-up {batched / single:.2f}x")
+    print(f"llama.cpp parallel=32: {batched} tok/s ({mfu_text(results[0], peak)}); "
+          f"parallel=1: {single} tok/s ({mfu_text(results[1], peak)}); batching speed-up {batched / single:.2f}x")
     if not args.skip_hf:
         hf = results[2]["tokens_per_s"]
-        print(f"transformers batch-8: {hf} tok/s; ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 3x)")
+        print(f"transformers batch-8: {hf} tok/s ({mfu_text(results[2], peak)}); "
+              f"ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 3x)")
 
 
 if __name__ == "__main__":

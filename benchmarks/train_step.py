@@ -18,8 +18,19 @@ completion), and reports the median time of the steps after the first (the first
 one-time allocations) in wall-clock and in process CPU time (steadier when other work shares
 the cores), and its peak RSS. The goal: codepref's step time <= 0.8x TRL's.
 
+Each side's MFU is printed beside its step time: the step's model FLOPs
+(``model_flops.train_flops``: LoRA on a frozen base, 4N per token for forward + activation
+gradients, 6x the adapter weights, 12 L d_attn per attended position, plus DPO's no-grad
+reference forward, 2N; the LM head only at completion positions, the ones the loss needs) per
+second over the fp32 GEMM peak of ``machine_peak.py``: wall time against the wall-clock peak,
+CPU time against the per-CPU-second peak. Both sides do the same model FLOPs; TRL's
+recomputation (gradient checkpointing) and its LM head over prompt positions are work on top
+that MFU does not count. The peak is measured quickly before the sides run (~10 s) unless
+``--peak-json`` gives one from ``machine_peak.py --json``.
+
     python benchmarks/train_step.py                       # the default model (0.5B), ~10 min
     python benchmarks/train_step.py --model smollm2-135m-instruct --steps 2
+    python benchmarks/train_step.py --peak-json peak.json   # peak from machine_peak.py --json
 
 Needs the ``train`` extra; the 0.5B model needs ~13 GB RAM per side.
 """
@@ -36,6 +47,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine_peak import load_or_measure, mfu  # noqa: E402
+from model_flops import ModelShape, causal_attended, train_flops  # noqa: E402
 
 SETTINGS = ("trl-default", "codepref")
 
@@ -62,6 +78,27 @@ def make_rows(tokenizer, n_pairs: int, tokens: int) -> list[dict]:
             "rejected": tokenizer.decode(chunk[2 * half: 3 * half - 1]),
         })
     return rows
+
+
+def step_flops(tokenizer, rows: list[dict], shape: ModelShape) -> float:
+    """Model FLOPs of one DPO step on ``rows`` with codepref's default LoRA adapter.
+
+    Each pair is two sequences, prompt + chosen and prompt + rejected (TRL appends EOS to
+    each completion); the loss needs log-probs of the completion tokens only.
+    """
+    from codepref.training.config import TrainConfig
+
+    cfg = TrainConfig()
+    tokens = attended = head = 0
+    for r in rows:
+        p = len(tokenizer(r["prompt"])["input_ids"])
+        for key in ("chosen", "rejected"):
+            c = len(tokenizer(r[key])["input_ids"]) + 1
+            tokens += p + c
+            attended += causal_attended(p + c)
+            head += c
+    return train_flops(shape, tokens, attended, head, lora_params=shape.lora_params(cfg.lora_r, cfg.lora_targets),
+                       reference_forward=not cfg.precompute_ref)
 
 
 def run_child(setting: str, model_dir: str, rows: list[dict], steps: int) -> dict:
@@ -128,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=256, help="tokens per sequence, prompt + completion (256)")
     ap.add_argument("--steps", type=int, default=2, help="optimiser steps per side; the first is not timed (2)")
     ap.add_argument("--only", choices=SETTINGS, default=None, help="run one side only")
+    ap.add_argument("--peak-json", help="machine peak from benchmarks/machine_peak.py --json (default: measure it now)")
     ap.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
     ap.add_argument("--rows", help=argparse.SUPPRESS)
@@ -154,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
           f"vocab {base.fingerprint['vocab_size']}); {args.pairs} pairs x ~{args.tokens} tokens "
           f"(chosen sequences {lengths}); {args.steps} steps per side; {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}", flush=True)
+    shape = ModelShape.from_model_dir(base.path)
+    flops = step_flops(tokenizer, rows, shape)
+    print(f"model FLOPs per step {flops / 1e9:.1f} GFLOP (LoRA DPO with a reference forward; see model_flops.py)",
+          flush=True)
+    peak = load_or_measure(args.peak_json, None, shape, llama=False)["fp32"]
     results = {}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(rows, fh)
@@ -170,9 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             r["median_step_s"] = statistics.median(r["step_s"][1:])
             r["median_step_cpu_s"] = statistics.median(r["step_cpu_s"][1:])
+            r["model_gflops"] = flops / r["median_step_s"] / 1e9
+            r["model_gflops_cpu"] = flops / (r["median_step_cpu_s"] / r["threads"]) / 1e9
+            r["mfu"] = mfu(r["model_gflops"], peak["peak_gflops"])
+            r["mfu_cpu"] = mfu(r["model_gflops_cpu"], peak["peak_gflops_cpu"])
             results[setting] = r
             print(f"{setting:12s} step {r['median_step_s']:7.2f} s wall, {r['median_step_cpu_s']:7.2f} s CPU "
-                  f"(first {r['step_s'][0]:.2f} s)  "
+                  f"(first {r['step_s'][0]:.2f} s)  MFU {r['mfu']} wall, {r['mfu_cpu']} CPU  "
                   f"peak RSS {r['peak_rss_mb'] / 1024:5.2f} GiB  bf16={r['bf16']} "
                   f"checkpointing={r['activation_checkpointing']} threads={r['threads']} "
                   f"load {r['load_s']:.1f} s  wall {time.perf_counter() - t0:.0f} s", flush=True)
@@ -184,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ratio = c["median_step_cpu_s"] / t["median_step_cpu_s"]
         mem = c["peak_rss_mb"] / t["peak_rss_mb"]
         print(f"ratio codepref / trl-default: step time {ratio:.2f}x wall (goal <= 0.80x: "
-              f"{'met' if ratio <= 0.8 else 'NOT met'}), {cpu_ratio:.2f}x CPU time, peak memory {mem:.2f}x")
+              f"{'met' if ratio <= 0.8 else 'NOT met'}), {cpu_ratio:.2f}x CPU time, peak memory {mem:.2f}x; "
+              f"MFU {c['mfu']} vs {t['mfu']} wall, {c['mfu_cpu']} vs {t['mfu_cpu']} CPU "
+              f"(fp32 GEMM peak {peak['peak_gflops']:.1f} GFLOP/s wall, {peak['peak_gflops_cpu']:.1f} per CPU-second "
+              f"x threads)")
         print("(CPU time is the steadier figure on a shared machine: other tenants stretch wall time)")
     return 0
 
