@@ -188,7 +188,8 @@ def run_clock(tmp_path, candidate, limits, wall_factor=5.0, stop_s=0.0, **extra)
         return proc.returncode, first + proc.stdout.read()
 
 
-SPIN = "import time\ndef f(x):\n    end = time.process_time() + {s}\n    while time.process_time() < end:\n        pass\n    return x\n"
+SPIN = ("import time\ndef f(x):\n    end = time.process_time() + {s}\n"
+        "    while time.process_time() < end:\n        pass\n    return x\n")
 
 
 def test_time_a_process_waits_for_a_cpu_is_not_charged(tmp_path):
@@ -242,9 +243,30 @@ def test_reference_times_are_cpu_times():
     canonical = SPIN.format(s=0.05) + "def g(x):\n    time.sleep(0.3)\n    return f(x)\n"
     runner = ("import sys\nh = {'__name__': 'codepref_harness'}\n"
               "exec(compile(sys.stdin.read(), 'codepref_harness.py', 'exec'), h)\n"
-              f"h['reference_times']({canonical!r}, 'g', {{'base': {encode([[1], [2]])!r}, 'plus': {encode([[3]])!r}}})\n")
+              f"h['reference_times']({canonical!r}, 'g', "
+              f"{{'base': {encode([[1], [2]])!r}, 'plus': {encode([[3]])!r}}})\n")
     proc = subprocess.run([sys.executable, "-c", runner], input=harness_source(), capture_output=True, text=True,
                           timeout=60)
     times = json.loads(proc.stdout)
     assert [len(times["base"]), len(times["plus"])] == [2, 1], proc.stderr
     assert all(0.04 <= t < 0.2 for t in times["base"] + times["plus"]), times
+
+
+def test_jobs_give_the_sandbox_a_wall_clock_deadline_of_wall_factor_times_the_cpu_cap():
+    from codepref.evaluation.judges import SLACK_S, build_job
+    from codepref.records import Task
+
+    settings = JudgeSettings(wall_factor=3.0)
+    plus = Task("t/0", "python", "def f(x):\n", "f", metadata={
+        "canonical_solution": "    return x\n", "base_input": [[1], [2]], "plus_input": [[3]], "atol": 0})
+    job = build_job(plus, ["def f(x):\n    return x\n"], settings, {"base": [0.5, 0.25], "plus": [2.0]})
+    caps = [min(60.0, 2.0 + 1.0) + 2.0 + 2 * 0.75 + SLACK_S, 8.0 + 2.0 + 2 * 2.0 + SLACK_S]
+    assert job.test_timeouts_s == [3.0 * c for c in caps] and job.timeout_s == max(job.test_timeouts_s)
+    assert all(t.rstrip().endswith(f"4.0, 3.0, {c!r})") for t, c in zip(job.tests, caps))
+    # Loading is CPU-limited by the larger column budget (the plus column's 8 + 2 s).
+    assert job.solutions[0].rstrip().endswith("10.0, True, 3.0)")
+
+    asserts = Task("t/1", "python", "def f(x):\n", "f", tests=["assert f(1) == 1"])
+    job = build_job(asserts, ["def f(x):\n    return x\n"], settings)
+    cap = settings.test_timeout_s + 1.0 + SLACK_S
+    assert job.test_timeouts_s == [3.0 * cap] and job.tests[0].rstrip().endswith(f"False, 3.0, {cap!r})")
