@@ -1,8 +1,9 @@
 """Reading ``codepref generate`` samples files, grouped by task (the execute and rank stages).
 
 A samples file holds one line per sample: ``{"task_id", "kind": "solution" | "test",
-"index", "text", ...}`` plus, optionally, the ``prompt`` it was sampled from and ``params``
-(``source: "prompt"`` marks a test the task's prompt states). :func:`read_generated_samples`
+"index", "text", ...}`` plus, optionally, the ``prompt`` it was sampled from (on solution
+lines of ``codepref generate``: the exact rendered text, with the sampled ``continuation``
+after it) and ``params`` (``source: "prompt"`` marks a test the task's prompt states). :func:`read_generated_samples`
 reads such a file whole, strictly (every field checked, no repeated ``(task_id, kind,
 index)``), and groups solutions and tests by task.
 
@@ -34,6 +35,9 @@ class TaskSamples:
         tests: ``(index, text)`` of every test sample.
         prompt: the prompt the samples were generated from, when the sample lines carry
             one (a ``prompt`` field); None otherwise.
+        continuations: solution index -> the text the model sampled after ``prompt`` (a
+            ``continuation`` field, written by ``codepref generate`` beside the rendered
+            ``prompt``); solutions without one are absent.
         stated: indices of the test samples the task's prompt states (``params.source ==
             "prompt"``: docstring examples and the like, not written by the model).
     """
@@ -43,6 +47,7 @@ class TaskSamples:
     tests: list[tuple[int, str]] = field(default_factory=list)
     prompt: str | None = None
     stated: set[int] = field(default_factory=set)
+    continuations: dict[int, str] = field(default_factory=dict)
 
 
 def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
@@ -53,7 +58,8 @@ def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSample
 
     Raises:
         InputError: naming the file and line, for a missing or mistyped field, an unknown
-            kind, or a repeated ``(task_id, kind, index)``.
+            kind, a repeated ``(task_id, kind, index)``, or a solution with a
+            ``continuation`` whose ``prompt`` is not the task's.
     """
     src = str(path)
     tasks: dict[str, TaskSamples] = {}
@@ -75,6 +81,11 @@ def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSample
         (ts.solutions if obj["kind"] == "solution" else ts.tests).append((obj["index"], obj["text"]))
         if ts.prompt is None and isinstance(obj.get("prompt"), str):
             ts.prompt = obj["prompt"]
+        if obj["kind"] == "solution" and isinstance(obj.get("continuation"), str):
+            if obj.get("prompt") != ts.prompt:
+                raise InputError(f"solution {obj['index']} of task {obj['task_id']!r} was sampled from another "
+                                 "prompt than the task's earlier samples; one task's samples need one prompt", src, line)
+            ts.continuations[obj["index"]] = obj["continuation"]
         params = obj.get("params")
         if obj["kind"] == "test" and isinstance(params, dict) and params.get("source") == "prompt":
             ts.stated.add(obj["index"])

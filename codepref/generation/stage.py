@@ -27,6 +27,14 @@ completion style the program is ``task.prompt + completion``; in chat style the 
 extracted by :mod:`codepref.generation.extract`. Test prompts keep the protocol's style,
 or ``auto`` (chat for instruct models) under a named protocol. The resolved protocol name is
 the samples header's ``protocol``.
+
+On-policy records: every solution line also holds ``prompt``, the exact text the model
+continued (the backend's rendering: the chat template applied to the messages plus the
+prefill, or the raw prompt plus the prefill; :func:`rendered_prompt`), and ``continuation``,
+the text it sampled after it (up to the stop string, which the backend cuts off). The rank
+stage makes DPO/KTO records of these two, so training sees the very text that was sampled
+(:mod:`codepref.pairs.build`). A backend that sends chat messages to a server which renders
+them (``openai`` chat) has no such text: its lines hold neither field.
 """
 
 from __future__ import annotations
@@ -207,13 +215,24 @@ def _generate_chunk(gen: Generator, chunk, config: GenerationConfig, protocol: P
     solutions: dict[str, list[str]] = {}  # this chunk's solution texts (a task's come before its tests)
     for (task, kind, idx, spec), req, comps in zip(plan, requests, outs):
         if kind == "solution":
+            prompt = rendered_prompt(spec, gen)
             for i, seed, c in zip(idx, req.seeds, comps):
                 counts["solution"] += 1
-                record = _solution_record(task, i, spec, c, gen, config, seed, protocol)
+                record = _solution_record(task, i, spec, c, gen, config, seed, protocol, prompt)
                 solutions.setdefault(task.id, []).append(record["text"])
                 yield record
         else:
             yield from _test_records(task, spec, req, comps, gen, config, counts, solutions.get(task.id, []))
+
+
+def rendered_prompt(spec: PromptSpec, gen: Generator) -> str | None:
+    """The exact text ``gen`` continues for ``spec``: ``text + prefill`` in completion style;
+    in chat style the backend's ``render`` (chat template + prefill) where it prefills chat
+    prompts itself, else None (a server renders the messages; the text is unknown here)."""
+    if spec.style == "completion":
+        return spec.text + spec.prefill
+    render = getattr(gen, "render", None)
+    return render(spec) if gen.prefill_chat and render is not None else None
 
 
 def _answer(spec: PromptSpec, c: Completion, gen: Generator) -> str:
@@ -229,11 +248,16 @@ def _params(config: GenerationConfig, style: str, seed: int, c: Completion, max_
             "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason}
 
 
-def _solution_record(task, index, spec, c, gen, config, seed, protocol: Protocol) -> dict[str, Any]:
+def _solution_record(task, index, spec, c, gen, config, seed, protocol: Protocol, prompt: str | None) -> dict[str, Any]:
+    """A solution line: the :class:`~codepref.records.Sample` fields, plus the rendered
+    ``prompt`` and the sampled ``continuation`` where the prompt text is known."""
     answer = _answer(spec, c, gen)
     code = protocol.solution_text(task, answer)
-    return dataclasses.asdict(Sample(task.id, "solution", index, code, gen.id,
-                                     _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
+    record = dataclasses.asdict(Sample(task.id, "solution", index, code, gen.id,
+                                       _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
+    if prompt is not None:
+        record.update(prompt=prompt, continuation=c.text)
+    return record
 
 
 def _test_records(task, spec, req, comps, gen, config, counts, solutions: list[str]):

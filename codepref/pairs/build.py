@@ -20,20 +20,36 @@ Records follow TRL's data contract (``docs/source/dataset_formats.md``):
 * DPO: ``prompt``, ``chosen``, ``rejected`` + ``task_id``, ``scorer``, ``chosen_score``,
   ``rejected_score``, ``why`` (the :class:`~codepref.records.Pair` fields) + provenance:
   ``kind`` ("correctness" | "efficiency"), ``pair`` (its number within the task),
-  ``chosen_index`` / ``rejected_index`` (sample indices), ``chosen_continues_prompt`` /
-  ``rejected_continues_prompt`` (the text is a continuation of ``prompt``, see below).
+  ``chosen_index`` / ``rejected_index`` (sample indices), ``chosen_code`` /
+  ``rejected_code`` (the judged programs, when they are not ``chosen``/``rejected``),
+  ``chosen_continues_prompt`` / ``rejected_continues_prompt`` (the judged program is
+  ``prompt`` + the code, see below).
 * KTO: ``prompt``, ``completion``, ``label`` + ``task_id``, ``scorer``, ``score``
   (the :class:`~codepref.records.Labelled` fields) + ``kind``, ``pair``, ``index``,
-  ``continues_prompt``, ``why``. Each
+  ``code``, ``continues_prompt``, ``why``. Each
   pick gives one desirable (``label=True``, the chosen) and one undesirable sample (the
   rejected), so the data stay 1:1 balanced as TRL's KTOTrainer wants.
 
+**On-policy text.** When the samples record what each solution was sampled from (``codepref
+generate`` does: :mod:`codepref.generation.stage`), ``prompt`` is that exact rendered text
+(the chat template applied plus the prefill, or the raw prompt plus the prefill; any
+protocol, any language, SQL included) and ``chosen``/``rejected``/``completion`` are the
+sampled continuations, so ``prompt + chosen`` is the text the sampler saw and produced. The
+judged program (what the pass matrix ran: the protocol's extraction of the answer) is then
+``chosen_code``/``rejected_code``/``code``, with ``*_continues_prompt`` false.
+TRL's trainers take such string prompts as they are (no chat template is applied to a
+non-conversational row), tokenise ``prompt`` and ``prompt + completion`` and append the
+tokenizer's EOS to the completion, which is the one token the sampler may not have produced
+(a sample cut at a stop string or at ``max_tokens``). See
+tests/integration/test_onpolicy_tokens.py.
+
+Otherwise (samples without those fields) ``prompt`` is the task's and
 ``chosen``/``rejected``/``completion`` are the solution minus the prompt when the solution
-starts with the prompt (completion-style generation); see
+starts with the prompt (completion-style generation; ``*_continues_prompt`` true); see
 :func:`codepref.pairs.data.completion_of`.
 
-DSTC test-code concatenation (``concat_tests``): chosen = chosen code + chosen test,
-rejected = rejected code + rejected test, joined the way the task's language assembles a
+DSTC test-code concatenation (``concat_tests``): chosen = chosen text + chosen test,
+rejected = rejected text + rejected test, joined the way the task's language assembles a
 program (Python: code, a blank line, the test). The bare codes are kept in
 ``chosen_code``/``rejected_code`` (KTO: ``code``) and the tests' sample indices in
 ``chosen_test_index``/``rejected_test_index`` (KTO: ``test_index``), so an audit judges
@@ -152,19 +168,35 @@ def _with_test(task: TaskData, code: str, test: int | None) -> str:
     return get_language(task.language).assemble(code, task.tests[test])
 
 
+def sampled_text(task: TaskData, row: int) -> tuple[str, str | None, bool]:
+    """What a record trains on for solution ``row``, the judged code when that is not it,
+    and whether the judged code continues ``task.prompt``.
+
+    On-policy samples (``task.continuations``): the sampled continuation, the solution's
+    program, False. Otherwise the solution minus the prompt where it starts with it
+    (:func:`~codepref.pairs.data.completion_of`), None, and whether it did.
+    """
+    if task.continuations:
+        return task.continuations[row], task.solutions[row], False
+    text = completion_of(task.prompt, task.solutions[row])
+    return text, None, text != task.solutions[row]
+
+
 def dpo_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOptions,
                 kind: str = "correctness") -> list[dict[str, Any]]:
     """DPO lines for one task's picks."""
     out = []
     for n, p in enumerate(picks):
-        chosen = completion_of(task.prompt, task.solutions[p.chosen])
-        rejected = completion_of(task.prompt, task.solutions[p.rejected])
+        chosen, chosen_code, chosen_cont = sampled_text(task, p.chosen)
+        rejected, rejected_code, rejected_cont = sampled_text(task, p.rejected)
         extra: dict[str, Any] = {"kind": kind, "pair": n, "chosen_index": task.solution_index[p.chosen],
                                  "rejected_index": task.solution_index[p.rejected],
-                                 "chosen_continues_prompt": chosen != task.solutions[p.chosen],
-                                 "rejected_continues_prompt": rejected != task.solutions[p.rejected]}
+                                 "chosen_continues_prompt": chosen_cont, "rejected_continues_prompt": rejected_cont}
+        if chosen_code is not None:
+            extra.update(chosen_code=chosen_code, rejected_code=rejected_code)
         if options.concat_tests:
-            extra.update(chosen_code=chosen, rejected_code=rejected,
+            extra.update(chosen_code=chosen if chosen_code is None else chosen_code,
+                         rejected_code=rejected if rejected_code is None else rejected_code,
                          chosen_test_index=_test_index(task, p.chosen_test),
                          rejected_test_index=_test_index(task, p.rejected_test))
             chosen = _with_test(task, chosen, p.chosen_test)
@@ -181,13 +213,14 @@ def kto_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOpt
     for n, p in enumerate(picks):
         for row, label, score, test in ((p.chosen, True, p.chosen_score, p.chosen_test),
                                         (p.rejected, False, p.rejected_score, p.rejected_test)):
-            code = completion_of(task.prompt, task.solutions[row])
+            text, code, cont = sampled_text(task, row)
             extra: dict[str, Any] = {"kind": kind, "pair": n, "index": task.solution_index[row],
-                                     "continues_prompt": code != task.solutions[row], "why": p.why}
-            text = code
+                                     "continues_prompt": cont, "why": p.why}
+            if code is not None:
+                extra["code"] = code
             if options.concat_tests:
-                extra.update(code=code, test_index=_test_index(task, test))
-                text = _with_test(task, code, test)
+                extra.update(code=text if code is None else code, test_index=_test_index(task, test))
+                text = _with_test(task, text, test)
             out.append(dataclasses.asdict(Labelled(task.prompt, text, label, task.task_id, scorer, score)) | extra)
     return out
 

@@ -6,6 +6,12 @@ columns name sample indices in ``solution_index`` / ``test_index``) and the prom
 the task set, or a ``prompt`` field on the sample lines). A matrices line without those
 index lists (e.g. from ``codepref sandbox matrix``) is read as: rows = solution samples
 in index order, columns = distinct non-empty test samples in index order.
+
+The prompt of a task's records is what its solutions were *sampled from* when the samples
+record it (``codepref generate`` writes the rendered ``prompt`` and each solution's
+``continuation``; see :mod:`codepref.generation.stage`): then the records are on-policy, the
+exact text the model saw and wrote. Otherwise (samples from elsewhere, or made before these
+fields existed) it is the task set's prompt, else a ``prompt`` field of the sample lines.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class TaskData:
         test_index: sample index of each column.
         stated: columns whose test the task's prompt states (docstring examples ...), not
             the model; a solution failing one is wrong (see :func:`codepref.pairs.build.gate`).
+        continuations: per row, the text the model sampled after ``prompt`` (``prompt`` is
+            then the rendered text it was sampled from); empty when the samples do not record
+            them for every row, and ``prompt`` is the task's.
     """
 
     task_id: str
@@ -45,6 +54,7 @@ class TaskData:
     solution_index: list[int]
     test_index: list[int]
     stated: list[int] = dataclasses.field(default_factory=list)
+    continuations: list[str] = dataclasses.field(default_factory=list)
 
 
 def completion_of(prompt: str, text: str) -> str:
@@ -64,8 +74,9 @@ def load_task_data(
     """Join samples, matrices and prompts, in the matrices file's order.
 
     Args:
-        prompts: task id -> prompt; when None (or a task is missing from it), the sample
-            lines' ``prompt`` field is used.
+        prompts: task id -> prompt; used unless the samples record what each solution was
+            sampled from (the rendered ``prompt`` and every row's ``continuation``); when None
+            (or a task is missing from it), the sample lines' ``prompt`` field is used.
 
     Raises:
         InputError: a matrix line that does not parse, a task or sample index missing from
@@ -99,12 +110,14 @@ def load_task_data(
                 or [len(r) for r in matrix.durations] != [len(r) for r in matrix.outcomes]:
             raise InputError(f"task {tid!r}: matrix shape {n}x{m} does not match {len(sol_idx)} solutions "
                              f"x {len(test_idx)} tests", src, line)
-        prompt = (prompts or {}).get(tid, ts.prompt)
+        sampled = ts.prompt is not None and bool(sol_idx) and all(i in ts.continuations for i in sol_idx)
+        prompt = ts.prompt if sampled else (prompts or {}).get(tid, ts.prompt)
         if prompt is None:
             raise InputError(f"no prompt for task {tid!r}: pass the task set (--tasks NAME|FILE)", src, line)
         out.append(TaskData(tid, prompt, obj.get("language") or "python", [sol_text[i] for i in sol_idx],
                             [test_text[j] for j in test_idx], matrix, sol_idx, test_idx,
-                            [c for c, j in enumerate(test_idx) if j in ts.stated]))
+                            [c for c, j in enumerate(test_idx) if j in ts.stated],
+                            [ts.continuations[i] for i in sol_idx] if sampled else []))
     return out
 
 

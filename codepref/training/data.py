@@ -5,6 +5,17 @@ columns plus codepref's ``task_id, scorer, chosen_score, rejected_score, why``);
 file one :class:`~codepref.records.Labelled` a line (``prompt/completion/label`` plus
 ``task_id, scorer, score``). Only TRL's columns are passed on: TRL would otherwise try to
 treat extra fields as model inputs.
+
+The columns are plain strings (TRL's *standard* format), and that is what keeps training on
+the text the model was sampled with: the rank stage writes the exact rendered prompt (chat
+template and prefill already applied) and the sampled continuation
+(:mod:`codepref.pairs.build`). For strings, TRL 1.16's DPOTrainer and KTOTrainer apply no
+chat template; they append the tokenizer's EOS to each completion, tokenise ``prompt`` and
+``prompt + completion`` with the tokenizer's own settings (Qwen2.5 and SmolLM2 add no BOS),
+and take the completion tokens from where the two diverge. So ``prompt`` + ``chosen``
+tokenises to the sampler's prompt tokens + the sampled tokens, plus that EOS (checked on a
+real model in tests/integration/test_onpolicy_tokens.py). Conversational rows (lists of
+messages) would be templated a second time; :func:`load_rows` refuses them.
 """
 
 from __future__ import annotations

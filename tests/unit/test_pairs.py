@@ -230,6 +230,66 @@ def test_bad_sample_lines(tmp_path):
         read_generated_samples(tmp_path / "s.jsonl")
 
 
+def onpolicy_lines(tid="T/0"):
+    """Sample lines as ``codepref generate`` writes them in chat style: each solution with the
+    rendered prompt it was sampled from and its sampled continuation (the code plus what
+    came before the closing fence)."""
+    out = sample_lines(tid)
+    for o in out[:len(SOLS)]:
+        o["prompt"] = RENDERED
+        o["continuation"] = o["text"] + "\n"
+    return out
+
+
+RENDERED = "<|im_start|>user\nWrite add.<|im_end|>\n<|im_start|>assistant\n```python\n"
+
+
+def test_onpolicy_records_hold_the_sampled_text_and_the_judged_program(tmp_path):
+    """The recorded prompt wins over the task set's; chosen/rejected are the continuations;
+    the judged programs travel in chosen_code/rejected_code (KTO: code), so the audit judges
+    those and not prompt + continuation."""
+    write_jsonl(tmp_path / "s.jsonl", "samples", onpolicy_lines())
+    write_jsonl(tmp_path / "m.jsonl", "pass_matrices", [task().matrix.to_dict()])
+    (d,) = load_task_data(tmp_path / "s.jsonl", tmp_path / "m.jsonl", {"T/0": PROMPT})
+    assert d.prompt == RENDERED and d.continuations == [x + "\n" for x in SOLS]
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions())
+    assert (r["prompt"], r["chosen"], r["rejected"]) == (RENDERED, SOLS[0] + "\n", SOLS[2] + "\n")
+    assert (r["chosen_code"], r["rejected_code"]) == (SOLS[0], SOLS[2])
+    assert not r["chosen_continues_prompt"] and not r["rejected_continues_prompt"]
+    assert programs_of(r) == [(True, SOLS[0]), (False, SOLS[2])]
+    [(_, _, recs)] = build_records([d], get_scorer("codet"), PairOptions(), "kto")
+    assert [(x["prompt"], x["completion"], x["code"], x["label"]) for x in recs] == [
+        (RENDERED, SOLS[0] + "\n", SOLS[0], True), (RENDERED, SOLS[2] + "\n", SOLS[2], False)]
+    assert [p for x in recs for p in programs_of(x)] == [(True, SOLS[0]), (False, SOLS[2])]
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions(concat_tests=True))
+    from codepref.languages import get_language
+
+    assert r["chosen"] == get_language("python").assemble(SOLS[0] + "\n", TESTS[0]) and r["chosen_code"] == SOLS[0]
+
+
+def test_without_every_continuation_the_task_prompt_is_used(tmp_path):
+    """A row without a recorded continuation (samples from elsewhere) makes the whole task
+    fall back to the task set's prompt and the solution minus that prompt."""
+    lines = onpolicy_lines()
+    del lines[2]["continuation"]
+    write_jsonl(tmp_path / "s.jsonl", "samples", lines)
+    write_jsonl(tmp_path / "m.jsonl", "pass_matrices", [task().matrix.to_dict()])
+    (d,) = load_task_data(tmp_path / "s.jsonl", tmp_path / "m.jsonl", {"T/0": PROMPT})
+    assert d.prompt == PROMPT and d.continuations == []
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions())
+    assert (r["prompt"], r["chosen"]) == (PROMPT, "    return a + b\n") and "chosen_code" not in r
+
+
+def test_one_task_needs_one_sampled_prompt(tmp_path):
+    from codepref.samples import read_generated_samples
+
+    lines = onpolicy_lines()
+    lines[1]["prompt"] = RENDERED + "x"
+    write_jsonl(tmp_path / "s.jsonl", "samples", lines)
+    with pytest.raises(InputError, match="s.jsonl:3: solution 1 of task 'T/0' was sampled from another prompt"):
+        read_generated_samples(tmp_path / "s.jsonl")
+
+
 # ----------------------------------------------------------------------------- efficiency
 
 
