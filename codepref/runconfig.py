@@ -138,8 +138,9 @@ class EvaluateSection:
         memory_mb: sandbox memory per container for evaluating code benchmarks (sqlfix
             uses ``[sandbox]``'s). Default 4096.
         protocol: the evaluation protocol (:mod:`codepref.generation.protocols`, e.g.
-            ``qwen-coder``). Default ``""``: ``[generate]``'s protocol or prompt style, else the
-            model's recorded protocol, else ``auto`` (see :meth:`RunConfig.evaluation_protocol`).
+            ``qwen-coder``). Default ``""``: ``[generate]``'s protocol or prompt style, so a
+            run is evaluated with the prompts it trained on (``auto`` when that is ``auto``;
+            see :meth:`RunConfig.evaluation_protocol`).
         cache: reuse an identical earlier evaluation of the same model file, protocol,
             decoding and judge settings and task set from the evaluation cache, and store
             new ones there (:mod:`codepref.evaluation.cache`; the base model's "before" is
@@ -235,13 +236,18 @@ class RunConfig:
 
     def evaluation_protocol(self) -> str:
         """The protocol the evaluate stage samples with: ``[evaluate] protocol``, else
-        ``[generate]``'s protocol or prompt style, else the model's recorded protocol; ``""``
-        for ``auto`` (chat for instruct models)."""
-        from codepref.generation.protocols import evaluation_protocol
+        ``[generate]``'s protocol or prompt style; ``""`` for ``auto`` (chat for instruct
+        models), as generation then uses.
+
+        A run evaluates with the prompts it generated (and so trained) with unless told
+        otherwise: a packaged model's recorded protocol, which ``codepref evaluate`` uses
+        for a model alone, is not taken here, since ``auto`` generation does not use it.
+        """
+        from codepref.generation.protocols import requested_protocol
 
         if self.evaluate.protocol:
             return self.evaluate.protocol
-        return evaluation_protocol(self.generate.protocol, self.generate.prompt_style, self.generate.model)
+        return requested_protocol(self.generate.protocol, self.generate.prompt_style)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain JSON-able data, section by section."""

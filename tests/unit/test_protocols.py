@@ -375,6 +375,11 @@ def test_evaluate_sampling_protocol_and_its_max_tokens(monkeypatch):
     assert evaluation_protocol("", "auto", DEFAULT_MODEL) == "qwen-coder"
     assert (config().protocol, config().max_tokens) == ("qwen-coder", 2048)
     assert config(prompt_style="chat").protocol == "chat" and config(protocol="evalplus-instruct").max_tokens == 768
+    # a run evaluates with the prompts it generated with: auto generation, auto evaluation
+    from codepref.runconfig import RunConfig
+
+    assert RunConfig.from_mapping({}).evaluation_protocol() == ""
+    assert RunConfig.from_mapping({"generate": {"prompt_style": "completion"}}).evaluation_protocol() == "completion"
 
 
 def test_run_config_protocol_keys():
