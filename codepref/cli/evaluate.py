@@ -139,7 +139,7 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     if bench.sandbox_memory_mb is not None and not given("memory_mb"):
         config = dataclasses.replace(config, memory_mb=bench.sandbox_memory_mb)
     settings = EvalSettings(benchmark=benchmark, samples=samples,
-                            generation=sampling.generation_config() if sampling else None, limit=limit,
+                            generation=sampling.generation_config(bench.language) if sampling else None, limit=limit,
                             results_path=results_path, summary_path=summary_path, data=data, tasks_path=tasks_file,
                             sandbox=config, judge=judge, ks=tuple(ks), allow_empty=allow_empty, cache=not no_cache)
     if sampling is not None:

@@ -73,21 +73,20 @@ class ModelSampling:
         """The model's short name (its last path part without ``.gguf``), for output names."""
         return self.model.rstrip("/").split("/")[-1].removesuffix(".gguf")
 
-    @property
-    def chosen_protocol(self) -> str:
-        """The protocol to sample with (:func:`~codepref.generation.protocols.evaluation_protocol`);
-        ``""`` for ``auto``.
+    def chosen_protocol(self, language: str = "python") -> str:
+        """The protocol to sample tasks of ``language`` with
+        (:func:`~codepref.generation.protocols.evaluation_protocol`); ``""`` for ``auto``.
 
         Raises:
             ConfigError: an unknown protocol, or a prompt style naming another protocol.
         """
         from codepref.generation.protocols import evaluation_protocol
 
-        return evaluation_protocol(self.protocol, self.prompt_style, self.model)
+        return evaluation_protocol(self.protocol, self.prompt_style, self.model, language)
 
-    def generation_config(self) -> GenerationConfig:
-        """The generate stage's settings: ``n`` solutions per task and no tests, with the
-        chosen protocol and its default ``max_tokens`` unless one is given.
+    def generation_config(self, language: str = "python") -> GenerationConfig:
+        """The generate stage's settings for tasks of ``language``: ``n`` solutions per task
+        and no tests, with the chosen protocol and its default ``max_tokens`` unless one is given.
 
         Raises:
             ConfigError: a value the generate stage refuses (a negative temperature, an
@@ -96,7 +95,7 @@ class ModelSampling:
         from codepref.config import GenerationConfig, from_mapping
         from codepref.generation.protocols import default_max_tokens
 
-        protocol = self.chosen_protocol
+        protocol = self.chosen_protocol(language)
         max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens(protocol)
         return from_mapping(GenerationConfig, {
             "model": self.model, "backend": self.backend, "n_solutions": self.n, "n_tests": 0, "test_samples": 0,
@@ -151,8 +150,11 @@ class BenchmarkJudge(Protocol):
         sandbox_memory_mb: memory per container its judging needs when none is given
             (None: the sandbox's default).
         needs_tasks_file: it has no tasks of its own (``EvalSettings.tasks_path`` required).
+        language: the language of its tasks (a model's recorded protocol is used only where
+            it prompts for that language).
     """
 
+    language: str
     samples_per_task: int | None
     test_timeout_s: float
     sandbox_memory_mb: int | None
@@ -183,6 +185,7 @@ class TestsJudge:
     pass@k over any number of samples per task."""
 
     needs_tasks_file: bool = False
+    language: str = "python"
     samples_per_task: int | None = None
     test_timeout_s: float = JudgeSettings.test_timeout_s
     sandbox_memory_mb: int | None = EVAL_MEMORY_MB

@@ -268,14 +268,23 @@ def model_protocol(model: str) -> str | None:
     return MODELS.get(model).protocol if model in MODELS else None
 
 
-def evaluation_protocol(protocol: str, prompt_style: str, model: str) -> str:
-    """The protocol an evaluation samples with: the one asked for, else the model's recorded
-    protocol, else ``""`` (``auto``).
+def evaluation_protocol(protocol: str, prompt_style: str, model: str, language: str = "python") -> str:
+    """The protocol an evaluation of ``language`` tasks samples with: the one asked for, else
+    the model's recorded protocol when it prompts for ``language`` (``qwen-coder`` is for
+    Python: a SQL benchmark of the same model keeps ``auto``), else ``""`` (``auto``).
 
     Raises:
         ConfigError: an unknown protocol, or a prompt style naming another protocol.
     """
-    return requested_protocol(protocol, prompt_style) or model_protocol(model) or ""
+    asked = requested_protocol(protocol, prompt_style)
+    if asked:
+        return asked
+    recorded = model_protocol(model)
+    if recorded:
+        languages = PROTOCOLS.get(recorded).languages
+        if languages is None or language in languages:
+            return recorded
+    return ""
 
 
 def default_max_tokens(protocol: str) -> int:

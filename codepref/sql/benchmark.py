@@ -122,6 +122,7 @@ class SqlfixJudge:
     success rate is its pass@1, reported per category too. ``test_timeout_s`` is the limit
     per SQL statement."""
 
+    language: str = "sql"
     samples_per_task: int | None = 1
     test_timeout_s: float = 5.0
     sandbox_memory_mb: int | None = None

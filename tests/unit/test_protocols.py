@@ -374,6 +374,11 @@ def test_evaluate_sampling_protocol_and_its_max_tokens(monkeypatch):
     monkeypatch.setitem(MODELS._entries, DEFAULT_MODEL, record)
     assert evaluation_protocol("", "auto", DEFAULT_MODEL) == "qwen-coder"
     assert (config().protocol, config().max_tokens) == ("qwen-coder", 2048)
+    # ... for Python benchmarks only: qwen-coder has no SQL prompts, so sqlfix keeps auto
+    assert evaluation_protocol("", "auto", DEFAULT_MODEL, "sql") == ""
+    assert ModelSampling(model=DEFAULT_MODEL).generation_config("sql").protocol == ""
+    from codepref.evaluation.benchmarks import get_benchmark
+    assert get_benchmark("sqlfix").language == "sql" and get_benchmark("humaneval+").language == "python"
     assert config(prompt_style="chat").protocol == "chat" and config(protocol="evalplus-instruct").max_tokens == 768
     # a run evaluates with the prompts it generated with: auto generation, auto evaluation
     from codepref.runconfig import RunConfig
