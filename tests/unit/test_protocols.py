@@ -363,6 +363,11 @@ def test_evaluate_sampling_protocol_and_its_max_tokens(monkeypatch):
     def config(**kw):
         return ModelSampling(model=DEFAULT_MODEL, **kw).generation_config()
 
+    # the default model records qwen-coder (its best measured protocol)
+    assert MODELS.get(DEFAULT_MODEL).protocol == "qwen-coder"
+    assert (config().protocol, config().max_tokens) == ("qwen-coder", 2048)
+    # a model without a recorded protocol samples with auto
+    monkeypatch.setitem(MODELS._entries, DEFAULT_MODEL, dataclasses.replace(MODELS.get(DEFAULT_MODEL), protocol=None))
     assert (config().protocol, config().max_tokens) == ("", 512)
     assert (config(protocol="qwen-coder").protocol, config(protocol="qwen-coder").max_tokens) == ("qwen-coder", 2048)
     assert config(protocol="evalplus-instruct", max_tokens=100).max_tokens == 100
