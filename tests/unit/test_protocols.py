@@ -18,12 +18,12 @@ from codepref.cli import main
 from codepref.config import GenerationConfig, from_mapping
 from codepref.errors import ConfigError, InputError, UnknownNameError
 from codepref.evaluation.benchmarks import ModelSampling
-from codepref.generation.backend import Completion
 from codepref.generation.extract import truncate_at_stop
 from codepref.generation.prompts import solution_prompt
 from codepref.generation.protocols import (PROTOCOLS, evaluation_protocol, get_protocol, requested_protocol)
 from codepref.generation.stage import generate_samples, prompts_of, settings_of
 from codepref.records import Task, iter_jsonl, read_header
+from replay_backend import Replay
 
 DATA = Path(__file__).parent / "data"
 ANSWERS = [json.loads(x) for x in (DATA / "qwen05b_answers.jsonl").read_text().splitlines()]
@@ -282,25 +282,6 @@ def test_completion_protocol_on_real_continuations_stops_and_keeps_the_prompt():
 
 
 # ----------------------------------------------------------------------------- the generate stage
-
-
-class Replay:
-    """A backend answering every request with ``text`` and recording the prompts it got."""
-
-    prefill_chat = True
-
-    def __init__(self, text: str, chat_default: bool = True):
-        self.id = "replay:recorded"
-        self.text = text
-        self.chat_default = chat_default
-        self.prompts = []
-
-    def generate(self, requests, progress=None):
-        self.prompts += [r.prompt for r in requests]
-        return [[Completion(self.text, 10, 5, None, "stop") for _ in r.seeds] for r in requests]
-
-    def close(self) -> None:
-        pass
 
 
 def eval_config(**kw) -> GenerationConfig:

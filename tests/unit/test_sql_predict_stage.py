@@ -5,29 +5,12 @@ Docker: a backend that replays one recorded answer)."""
 
 from __future__ import annotations
 
-from codepref.generation.backend import Completion
 from codepref.records import iter_jsonl, read_header
+from replay_backend import Replay
 
 # A solution answer after the prefilled fence, with more text and a second block after the
 # closing fence (what a backend that ignored the stop string would return).
 ANSWER = "SELECT 1;\n```\nThis fixes it. Or:\n```sql\nSELECT 2;\n```"
-
-
-class Replay:
-    """A backend answering every request with ``text`` and recording the prompts it got."""
-
-    id, prefill_chat, chat_default = "replay:recorded", True, True
-
-    def __init__(self, text: str):
-        self.text = text
-        self.prompts = []
-
-    def generate(self, requests, progress=None):
-        self.prompts += [r.prompt for r in requests]
-        return [[Completion(self.text, 10, 5, None, "stop") for _ in r.seeds] for r in requests]
-
-    def close(self) -> None:
-        pass
 
 
 def test_predictions_come_from_the_generate_stage_and_resume(tmp_path, shared_data):
