@@ -167,3 +167,31 @@ def test_llamacpp_log_prints_errors_and_their_continuations_only(capfd):
     log(3, b"warn\n", None)
     assert capfd.readouterr().err == "warn\n"
     llamacpp._quiet_logs(llama_cpp, verbose=False)
+
+
+def test_generate_sends_whole_tasks_in_chunks_of_at_least_chunk_sequences(tmp_path):
+    """A one-sample run of 10 tasks with chunk_sequences=4 makes backend calls of 4, 4 and 2
+    sequences (whole tasks each), so a batched backend's slots are not left idle by a
+    fixed small number of tasks; every task is sampled once."""
+    from replay_backend import Replay
+
+    from codepref.generation.stage import generate_samples
+
+    class Counting(Replay):
+        def __init__(self, text):
+            super().__init__(text)
+            self.calls = []
+
+        def generate(self, requests, progress=None):
+            self.calls.append(sum(len(r.seeds) for r in requests))
+            return super().generate(requests, progress)
+
+    tasks = [Task(id=f"t/{i}", language="python", prompt=f'def f{i}(x):\n    """Return x."""\n',
+                  entry_point=f"f{i}") for i in range(10)]
+    config = GenerationConfig(n_solutions=1, n_tests=0, test_samples=0, temperature=0.0, chunk_sequences=4,
+                              prompt_tests=False)
+    gen = Counting("    return x\n")
+    generate_samples(tasks, tmp_path / "s.jsonl", config, generator=gen)
+    assert gen.calls == [4, 4, 2]
+    lines = (tmp_path / "s.jsonl").read_text().splitlines()[1:]
+    assert sorted(json.loads(x)["task_id"] for x in lines) == sorted(t.id for t in tasks)
