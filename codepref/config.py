@@ -23,6 +23,16 @@ from codepref.errors import ConfigError
 C = TypeVar("C")
 
 
+
+def cache_dir() -> Path:
+    """Where codepref keeps what it downloads and computes once (models, data, reference
+    runtimes, evaluations): ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
+    ``~/.cache/codepref``."""
+    if os.environ.get("CODEPREF_CACHE"):
+        return Path(os.environ["CODEPREF_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "codepref"
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """How programs are executed in Docker.

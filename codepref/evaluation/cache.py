@@ -25,7 +25,7 @@ hub id or a served name (nothing local to hash), a samples file given by the use
 benchmark not judged by its tests (``sqlfix``: its verdicts also depend on the databases).
 
 Entries live in ``<cache>/evals/<key>/`` (the codepref cache:
-:func:`codepref.generation.models.cache_dir`): ``samples.jsonl``, ``results.jsonl``,
+:func:`codepref.config.cache_dir`): ``samples.jsonl``, ``results.jsonl``,
 ``summary.json`` and ``key.json`` (what the key was made of). A finished evaluation is
 written to a temporary folder and renamed into place, so an entry is complete or absent.
 """
@@ -59,7 +59,7 @@ HASHES_FILE = "file-sha256.json"
 
 def cache_root() -> Path:
     """``<codepref cache>/evals``."""
-    from codepref.generation.models import cache_dir
+    from codepref.config import cache_dir
 
     return cache_dir() / "evals"
 

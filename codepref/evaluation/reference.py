@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
-from codepref.config import SandboxConfig
+from codepref.config import SandboxConfig, cache_dir
 from codepref.errors import CodeprefError
 from codepref.evaluation.judges import encode, harness_source
 from codepref.hashing import bytes_sha256
@@ -36,12 +35,6 @@ CLOCK = "cpu"
 
 class CanonicalSolutionError(CodeprefError):
     """The canonical solution of a task failed in the sandbox."""
-
-
-def cache_root() -> Path:
-    if os.environ.get("CODEPREF_CACHE"):
-        return Path(os.environ["CODEPREF_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codepref"
 
 
 def task_key(task: Task, config: SandboxConfig) -> str:
@@ -75,7 +68,7 @@ def reference_times(tasks: list[Task], pool, set_name: str, *, cache: bool = Tru
     Raises:
         CanonicalSolutionError: a canonical solution raised, timed out or printed no times.
     """
-    path = cache_root() / "reference-times" / f"{set_name.replace('/', '_')}.json"
+    path = cache_dir() / "reference-times" / f"{set_name.replace('/', '_')}.json"
     stored: dict = {}
     if cache and path.is_file():
         try:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from codepref.config import cache_dir
 from codepref.errors import CodeprefError
 from codepref.hashing import file_sha256
 from codepref.registry import Registry
@@ -121,15 +122,6 @@ MODELS.register("smollm2-135m-instruct", PackagedModel(
 
 
 # --------------------------------------------------------------------------- cache paths
-
-
-def cache_dir() -> Path:
-    """The codepref cache: ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
-    ``~/.cache/codepref``."""
-    if os.environ.get("CODEPREF_CACHE"):
-        return Path(os.environ["CODEPREF_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "codepref"
 
 
 def model_dir(name: str) -> Path:

@@ -28,13 +28,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codepref.config import cache_dir
 from codepref.errors import InputError
 from codepref.hashing import file_sha256
 from codepref.records import Task
 from codepref.registry import Registry
 
 DATA_ENV = "CODEPREF_DATA"
-CACHE_ENV = "CODEPREF_CACHE"
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,10 @@ def sha256_of(*paths: str | os.PathLike[str]) -> str:
 def default_data_dir() -> Path:
     """The default data folder: ``data/`` in the codepref cache.
 
-    The cache is ``$CODEPREF_CACHE``, else ``$XDG_CACHE_HOME/codepref``, else
-    ``~/.cache/codepref`` (the same rule as the model cache of
-    :mod:`codepref.generation.models`, which this lowest layer cannot import).
+    The cache is :func:`codepref.config.cache_dir` (``$CODEPREF_CACHE``, else
+    ``$XDG_CACHE_HOME/codepref``, else ``~/.cache/codepref``), shared with the models.
     """
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser() / "data"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "codepref" / "data"
+    return cache_dir() / "data"
 
 
 def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
