@@ -13,6 +13,7 @@ Standard library only (imported by the lowest layers).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -21,15 +22,21 @@ from typing import Any
 _CHUNK = 1 << 20
 
 
-def file_sha256(*paths: str | os.PathLike[str], length: int | None = None) -> str:
+def file_sha256(*paths: str | os.PathLike[str], length: int | None = None, gunzip: bool = False) -> str:
     """Hex SHA-256 over the bytes of ``paths`` in order (read in 1 MiB chunks).
 
     Args:
         length: keep only the first ``length`` hex digits (None: all 64).
+        gunzip: hash the files' decompressed content (a release asset may be another gzip
+            of the same data: gzip headers carry timestamps).
+
+    Raises:
+        OSError, EOFError, zlib.error: a file is unreadable, or (``gunzip``) not a complete
+            gzip file.
     """
     h = hashlib.sha256()
     for path in paths:
-        with open(path, "rb") as fh:
+        with (gzip.open(path, "rb") if gunzip else open(path, "rb")) as fh:
             for chunk in iter(lambda: fh.read(_CHUNK), b""):
                 h.update(chunk)
     return h.hexdigest()[:length]

@@ -40,7 +40,6 @@ a complete mirror.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import os
@@ -56,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codepref.errors import ChecksumError, DownloadError
+from codepref.hashing import file_sha256
 from codepref.registry import Registry
 
 DATA_URL_ENV = "CODEPREF_DATA_URL"
@@ -218,19 +218,6 @@ for _dataset in (
 
 
 # --------------------------------------------------------------------------- checking
-
-
-def file_sha256(path: Path, *, gunzip: bool = False) -> str:
-    """SHA-256 (hex) of a file's bytes, or of its decompressed content when ``gunzip``.
-
-    Raises:
-        OSError, EOFError, zlib.error: unreadable, or not a complete gzip file.
-    """
-    h = hashlib.sha256()
-    with (gzip.open(path, "rb") if gunzip else open(path, "rb")) as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _actual_sha256(path: Path, spec: DataFile) -> str:

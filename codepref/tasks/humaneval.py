@@ -57,7 +57,7 @@ def release_of(file: Path, sha: str, by_file: dict[str, str], by_content: dict[s
     if sha in by_file:
         return by_file[sha]
     if file.suffix == ".gz" and by_content:
-        from codepref.tasks.fetch import file_sha256
+        from codepref.hashing import file_sha256
 
         return by_content.get(file_sha256(file, gunzip=True), "file")
     return "file"
