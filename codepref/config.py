@@ -166,6 +166,8 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError([f"config file {path} not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path} is a folder, not a TOML config file"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: {e}"]) from None
 

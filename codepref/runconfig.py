@@ -374,7 +374,9 @@ def load_run_config(path: str | os.PathLike[str] | None = None, overrides: list[
     """
     import tomllib
 
-    if path is None or (str(path) in SHIPPED and not os.path.exists(path)):
+    # A shipped name wins unless a *file* of that name is there: a run directory called
+    # "learn" in the working directory must not shadow the shipped learn config.
+    if path is None or (str(path) in SHIPPED and not os.path.isfile(path)):
         values = tomllib.loads(shipped_config_text(str(path) if path else "quickstart"))
     else:
         values = load_toml(path)

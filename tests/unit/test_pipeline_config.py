@@ -32,6 +32,21 @@ def test_quickstart_is_the_default_and_is_small():
     assert config.evaluate.benchmarks == ["humaneval"] and 0 < config.evaluate.limit <= 20
 
 
+def test_a_run_directory_named_like_a_shipped_config_does_not_shadow_it(tmp_path, monkeypatch):
+    # `codepref run learn --run-dir learn` from the same folder, run a second time to resume
+    (tmp_path / "learn").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_run_config("learn") == load_run_config(str(resources_config("learn")))
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_run_config(str(tmp_path / "learn"))
+
+
+def resources_config(name):
+    from importlib import resources
+
+    return resources.files("codepref").joinpath("data", "configs", f"{name}.toml")
+
+
 def test_paper_scale_uses_vllm_and_qlora():
     config = load_run_config("paper-scale")
     assert config.generate.backend == "vllm"
