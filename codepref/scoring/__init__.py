@@ -19,7 +19,7 @@ from typing import Any
 from codepref.errors import ConfigError
 from codepref.registry import Registry
 
-SCORERS: Registry[Any] = Registry("scorer")
+SCORERS: Registry[Any] = Registry("scorer", group="codepref.scorers")
 SCORERS.register("codet", "codepref.scoring.codet:CodeT")
 SCORERS.register("pagerank", "codepref.scoring.pagerank:PageRank")
 SCORERS.register("minimax", "codepref.scoring.minimax:Minimax")
