@@ -11,7 +11,19 @@ Requests and replies:
   program as it finishes, then ``{"op": "done"}``. ``P`` has ``code`` and either
   ``"mode": "python"`` (run in-process in a fresh fork of this server: no interpreter start)
   or ``"mode": "argv"`` with ``argv`` (``{file}`` is replaced by the path of ``code`` written
-  to ``filename``); optional ``stdin`` and ``timeout_s``.
+  to ``filename``); optional ``stdin`` and ``timeout_s``. An argv program may have a
+  ``build`` command (compiled languages, with ``build_timeout_s``): it runs first, as its own
+  sandboxed child in its own private directory ``{dir}``; the server then copies that
+  directory to a root-owned, read-only ``{bin}`` that ``argv`` runs from. A build that does
+  not succeed is the program's result (``failed`` with the compiler's message in stderr,
+  or ``timeout``/``oom``/``error``) and nothing runs.
+* ``{"op": "built_matrix", "filename", "build", "build_timeout_s", "argv", "programs": [...],
+  "timeouts": [...]}`` -> one ``row`` reply per program (a solution with every test compiled
+  in), then ``{"op": "done"}``: each program is built once and then run once per test ``j``
+  with the argument ``j`` appended to ``argv``, each run a fresh sandboxed process. A failed
+  build gives the whole row its outcome without running anything; the reply's
+  ``build_stderr`` keeps the compiler's message. Replies of built programs say ``builds``
+  (how many builds the server ran for them: 1).
 * ``{"op": "matrix", "setup", "solutions": [...], "tests": [...], "timeouts": [...]}`` (Python
   only) -> one ``{"op": "row", "index": i, "outcomes": [...], "durations": [...]}`` per
   solution, then ``{"op": "done"}``. Each solution is loaded once in a *loader* child; each
@@ -203,8 +215,9 @@ def reap(pid: int) -> int | None:
             continue
 
 
-def clean_workdirs() -> None:
-    """Empty /tmp and /dev/shm (as root; fd-based rmtree, so symlinks are not followed)."""
+def clean_workdirs(keep: tuple[str, ...] = ()) -> None:
+    """Empty /tmp and /dev/shm but the paths in ``keep`` (as root; fd-based rmtree, so
+    symlinks are not followed)."""
     for root in WORK_ROOTS:
         try:
             names = os.listdir(root)
@@ -212,6 +225,8 @@ def clean_workdirs() -> None:
             continue
         for name in names:
             path = os.path.join(root, name)
+            if path in keep:
+                continue
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
@@ -346,7 +361,8 @@ def child_exec_argv(program: dict, limits: Limits, fds: tuple[int, int, int, int
     stdin_fd, out_w, err_w, _ = fds
     become_sandboxed(limits, float(program["timeout_s"]), workdir)
     setup_stdio(stdin_fd, out_w, err_w)
-    argv = [a.replace("{file}", src).replace("{dir}", workdir) for a in program["argv"]]
+    bin_dir = program.get("bin", "")
+    argv = [a.replace("{file}", src).replace("{dir}", workdir).replace("{bin}", bin_dir) for a in program["argv"]]
     try:
         os.execvpe(argv[0], argv, os.environ)
     except OSError as e:
@@ -385,25 +401,80 @@ class Server:
             elif op == "matrix":
                 self.run_matrix(request)
                 self.send({"op": "done"})
+            elif op == "built_matrix":
+                self.run_built_matrix(request)
+                self.send({"op": "done"})
             else:
                 self.send({"op": "error", "message": f"unknown op {op!r}"})
 
     # ---- one program
 
     def run_program(self, program: dict) -> dict:
+        """Run one program (building it first when it has a ``build`` command)."""
+        src = self.write_source(program) if program.get("mode") == "argv" else ""
+        keep: tuple[str, ...] = (os.path.dirname(src),) if src else ()
+        try:
+            if program.get("build"):
+                failure, bin_dir = self.build(program, src, keep)
+                if failure is not None:
+                    return dict(failure, builds=1)
+                program = dict(program, bin=bin_dir)
+                keep += (bin_dir,)
+                return dict(self.spawn(program, src, keep), builds=1)
+            return self.spawn(program, src, keep)
+        finally:
+            clean_workdirs()
+
+    def write_source(self, program: dict) -> str:
+        """Write an argv program's code to a root-owned ``/tmp/.srcN/FILENAME``; its path."""
+        self.seq += 1
+        src = f"/tmp/.src{self.seq}/{program.get('filename', 'program')}"
+        os.mkdir(os.path.dirname(src), 0o755)
+        with open(src, "w", encoding="utf-8") as fh:
+            fh.write(program["code"])
+        os.chmod(src, 0o644)
+        return src
+
+    def build(self, program: dict, src: str, keep: tuple[str, ...]) -> tuple[dict | None, str]:
+        """Run the program's build command; (the failure as a result, or None; the ``{bin}`` dir).
+
+        The build's private directory is copied to a root-owned ``/tmp/.binN`` (directories
+        0755, files not writable by the sandbox uid), so the runs that follow can read and
+        execute what was built but not change it for one another.
+        """
+        step = {"mode": "argv", "argv": program["build"], "timeout_s": float(program.get("build_timeout_s", 30.0))}
+        result = self.spawn(step, src, keep, keep_workdir=True)
+        workdir = result.pop("workdir")
+        if result["outcome"] != "passed":
+            return result, ""
+        bin_dir = f"/tmp/.bin{self.seq}"
+        try:
+            shutil.copytree(workdir, bin_dir, symlinks=True)
+            for base, dirs, files in os.walk(bin_dir):
+                os.chmod(base, 0o755)
+                for name in files:
+                    path = os.path.join(base, name)
+                    if not os.path.islink(path):
+                        os.chmod(path, (os.stat(path).st_mode & 0o555) | 0o444)
+        except OSError as e:
+            result.update(outcome="error", stderr=result["stderr"] + f"\n[codepref: cannot keep the build: {e}]")
+            return result, ""
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return None, bin_dir
+
+    def spawn(self, program: dict, src: str, keep: tuple[str, ...], keep_workdir: bool = False) -> dict:
+        """Run one sandboxed child (Python in-process, or ``argv``) to its end; its result.
+
+        Afterwards every leftover process is killed and /tmp emptied but ``keep`` (and the
+        child's own directory with ``keep_workdir``, returned as ``workdir``).
+        """
         self.seq += 1
         workdir = f"/tmp/w{self.seq}"
         timeout = float(program["timeout_s"])
         stdin_path = f"/tmp/.stdin{self.seq}"
         with open(stdin_path, "wb") as fh:
             fh.write((program.get("stdin") or "").encode("utf-8"))
-        src = ""
-        if program.get("mode") == "argv":
-            src = f"/tmp/.src{self.seq}/{program.get('filename', 'program')}"
-            os.mkdir(os.path.dirname(src), 0o755)
-            with open(src, "w", encoding="utf-8") as fh:
-                fh.write(program["code"])
-            os.chmod(src, 0o644)
         stdin_fd = os.open(stdin_path, os.O_RDONLY)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -433,7 +504,7 @@ class Server:
         clean_processes()
         for fd in (out_r, err_r, tag_r):
             os.close(fd)
-        clean_workdirs()
+        clean_workdirs(keep + ((workdir,) if keep_workdir else ()))
         ooms_after = oom_kills()
         exit_code = None
         if status is not None:
@@ -451,13 +522,44 @@ class Server:
                 outcome = "error"
             else:
                 outcome = "failed"
-        return {
+        result = {
             "outcome": outcome,
             "exit_code": exit_code,
             "duration_s": round(duration, 6),
             "stdout": decode(out),
             "stderr": decode(err),
         }
+        if keep_workdir:
+            result["workdir"] = workdir
+        return result
+
+    # ---- a compiled program run once per test
+
+    def run_built_matrix(self, request: dict) -> None:
+        """Build each program once, then run it once per test (see the module docstring)."""
+        timeouts = [float(t) for t in request["timeouts"]]
+        for i, code in enumerate(request["programs"]):
+            program = {"mode": "argv", "code": code, "filename": request.get("filename", "program"),
+                       "build": request["build"], "build_timeout_s": request.get("build_timeout_s", 30.0)}
+            src = self.write_source(program)
+            keep: tuple[str, ...] = (os.path.dirname(src),)
+            reply = {"op": "row", "index": i, "outcomes": [], "durations": [], "builds": 1}
+            try:
+                failure, bin_dir = self.build(program, src, keep)
+                if failure is not None:
+                    reply.update(outcomes=[failure["outcome"]] * len(timeouts), durations=[0.0] * len(timeouts),
+                                 build_stderr=failure["stderr"])
+                else:
+                    keep += (bin_dir,)
+                    for j, timeout in enumerate(timeouts):
+                        cell = {"mode": "argv", "argv": [*request["argv"], str(j)], "timeout_s": timeout,
+                                "bin": bin_dir}
+                        result = self.spawn(cell, src, keep)
+                        reply["outcomes"].append(result["outcome"])
+                        reply["durations"].append(result["duration_s"])
+            finally:
+                clean_workdirs()
+            self.send(reply)
 
     def watch(self, pid: int, deadline: float, out_r: int, err_r: int, tag_r: int):
         """Collect output until the child exits or the deadline passes.

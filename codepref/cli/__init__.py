@@ -71,8 +71,10 @@ def _register() -> None:
     main.add_command(sql)
 
     from codepref.cli.data import data
+    from codepref.cli.languages import languages
 
     main.add_command(data)
+    main.add_command(languages)
 
     from codepref.cli.evaluate import evaluate
 

@@ -23,15 +23,25 @@ def sandbox() -> None:
 @click.option("--base-image", default=None, help="Build on this image instead (default python:3.12-slim).")
 @click.option("--mirror", default=None, help="Debian mirror for --offline (default: from apt's sources).")
 @click.option("--image", default=None, help="Tag to build (default codepref-sandbox:latest).")
+@click.option("--language", "languages", multiple=True, metavar="NAME",
+              help="Build the image these languages run in instead (e.g. cpp -> codepref-sandbox-cpp:latest, "
+                   "javascript); repeat the option for one image holding several.")
 @click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
-def build(offline: bool, base_image: str | None, mirror: str | None, image: str | None, force: bool) -> None:
-    """Build the sandbox image from Dockerfile.sandbox (reuses images that exist)."""
+def build(offline: bool, base_image: str | None, mirror: str | None, image: str | None, languages: tuple[str, ...],
+          force: bool) -> None:
+    """Build the sandbox image from Dockerfile.sandbox (reuses images that exist).
+
+    Python and SQL run in the base image; languages that need more (C++: g++ and
+    libssl-dev, JavaScript: nodejs) in an image of their own, built with --language NAME.
+    """
     from codepref.config import SandboxConfig
     from codepref.execution.image import build_image
+    from codepref.languages import get_language, image_for
 
-    tag = image or SandboxConfig().image
-    build_image(tag, offline=offline, base_image=base_image, mirror=mirror, force=force,
-                log=lambda m: click.echo(m, err=True))
+    tag, packages = image_for(image or SandboxConfig().image, languages)
+    variant = "-".join(sorted(n for n in set(languages) if get_language(n).packages))
+    build_image(tag, offline=offline, base_image=base_image, mirror=mirror, force=force, packages=packages,
+                variant=variant, log=lambda m: click.echo(m, err=True))
     click.echo(tag)
 
 

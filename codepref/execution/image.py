@@ -8,6 +8,15 @@ then built on that base. The Debian mirror comes from ``--mirror``,
 ``$CODEPREF_DEBIAN_MIRROR`` or this machine's apt sources. Images that already exist are
 reused.
 
+A language whose programs need more than the base (``Language.packages``: Node.js, g++)
+runs in an image of its own, ``codepref-sandbox-<language>:latest``
+(:func:`codepref.languages.image_for`), built the same way from its own base
+``codepref-base-<language>:bookworm``: debootstrap, then ``apt-get install`` of the extra
+packages *inside the chroot* (debootstrap's own ``--include`` resolver misses some
+dependencies; apt's does not), packed and imported. With a registry, the Dockerfile's
+``PACKAGES`` argument installs them instead. Only the images the languages in use need are
+built (``codepref sandbox build --language cpp``).
+
 The engine is driven through the Docker SDK (:mod:`codepref.execution.docker`), so no
 docker client binary is needed; builds go through the engine's classic builder (the SDK
 cannot drive BuildKit), which is what the old ``DOCKER_BUILDKIT=0 docker build`` used too.
@@ -64,11 +73,13 @@ def debian_mirror(explicit: str | None = None) -> str:
     raise SandboxError("no Debian mirror found in apt's sources; pass --mirror URL or set CODEPREF_DEBIAN_MIRROR")
 
 
-def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, docker: str = ENV_ENGINE,
-                       log: Callable[[str], None] = print) -> str:
+def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, packages: tuple[str, ...] = (),
+                       docker: str = ENV_ENGINE, log: Callable[[str], None] = print) -> str:
     """Make ``tag`` from a debootstrap'd Debian (needs root and the debootstrap command).
 
     Args:
+        packages: Debian packages installed with apt inside the chroot after debootstrap
+            (beyond :data:`BASE_PACKAGES`), with their dependencies but no recommends.
         docker: the engine (``"docker"``: the environment's; or an engine URL).
     """
     if shutil.which("debootstrap") is None:
@@ -83,6 +94,9 @@ def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, do
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise SandboxError("debootstrap failed: " + " | ".join(tail))
+        if packages:
+            log(f"apt-get install {' '.join(packages)} (in the chroot) ...")
+            chroot_install(root, packages)
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(Path(root, junk), ignore_errors=True)
         log(f"import -> {tag}")
@@ -101,6 +115,46 @@ def build_offline_base(mirror: str | None = None, *, tag: str = OFFLINE_BASE, do
     return tag
 
 
+def chroot_install(root: str | os.PathLike[str], packages: tuple[str, ...]) -> None:
+    """``apt-get install --no-install-recommends PACKAGES`` inside the debootstrap'd ``root``.
+
+    apt reads the sources debootstrap wrote (the same mirror); the host's resolv.conf is
+    lent to the chroot for the download and the root's own put back afterwards.
+
+    Raises:
+        SandboxError: apt failed (its last lines are kept).
+    """
+    resolv = Path(root, "etc", "resolv.conf")
+    saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
+    if resolv.is_symlink():
+        resolv.unlink()
+    if Path("/etc/resolv.conf").is_file():
+        shutil.copyfile("/etc/resolv.conf", resolv)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C"}
+    try:
+        for cmd in (["apt-get", "update"],
+                    ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+                    ["apt-get", "clean"]):
+            proc = subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                raise SandboxError(f"{' '.join(cmd[:2])} in the chroot failed: " + " | ".join(tail))
+    finally:
+        if saved is not None:
+            resolv.write_bytes(saved)
+        else:
+            resolv.unlink(missing_ok=True)
+
+
+def offline_base_tag(variant: str = "") -> str:
+    """The debootstrap'd base of an image: ``codepref-base:bookworm``, or
+    ``codepref-base-VARIANT:bookworm`` for one with extra packages."""
+    if not variant:
+        return OFFLINE_BASE
+    name, version = _split_tag(OFFLINE_BASE)
+    return f"{name}-{variant}:{version}"
+
+
 def _split_tag(tag: str) -> tuple[str, str]:
     """``"name:version"`` -> ``("name", "version")``; no version means ``latest``."""
     name, sep, version = tag.rpartition(":")
@@ -111,11 +165,14 @@ def _split_tag(tag: str) -> tuple[str, str]:
 
 def build_image(image: str, *, offline: bool = False, base_image: str | None = None, mirror: str | None = None,
                 dockerfile: str | os.PathLike[str] | None = None, force: bool = False, docker: str = ENV_ENGINE,
-                log: Callable[[str], None] = print) -> str:
+                packages: tuple[str, ...] = (), variant: str = "", log: Callable[[str], None] = print) -> str:
     """Build the sandbox image ``image`` unless it exists (or ``force``).
 
     Args:
-        image: the tag to build (``SandboxConfig.image``).
+        image: the tag to build (``SandboxConfig.image``, or a language's image from
+            :func:`codepref.languages.image_for`).
+        packages: Debian packages the image adds to the base (a language image's).
+        variant: names the offline base holding ``packages`` (:func:`offline_base_tag`).
         offline: build on a debootstrap'd base instead of pulling ``python:3.12-slim``.
         base_image: another base image to build on (overrides ``offline``'s base).
         mirror: Debian mirror for the offline base.
@@ -132,14 +189,17 @@ def build_image(image: str, *, offline: bool = False, base_image: str | None = N
         return image
     base = base_image
     if offline and base is None:
-        base = OFFLINE_BASE
+        base = offline_base_tag(variant if packages else "")
         if image_exists(base, docker):
             log(f"{base} exists; reusing it")
         else:
-            build_offline_base(mirror, tag=base, docker=docker, log=log)
+            build_offline_base(mirror, tag=base, packages=packages, docker=docker, log=log)
     text = Path(dockerfile or find_dockerfile()).read_bytes()
     log(f"build -> {image}")
-    tail = _build(image, text, buildargs={"BASE_IMAGE": base} if base else {},
+    buildargs = {"BASE_IMAGE": base} if base else {}
+    if packages:
+        buildargs["PACKAGES"] = " ".join(packages)
+    tail = _build(image, text, buildargs=buildargs,
                   network_mode="none" if offline else None, docker=docker)
     if not image_exists(image, docker):
         raise SandboxError("docker build failed: " + " | ".join(tail[-3:]))

@@ -95,7 +95,8 @@ class SandboxPool:
         if not image_exists(self.config.image, self.config.docker):
             raise SandboxError(
                 f"sandbox image {self.config.image!r} not found; build it with "
-                "`codepref sandbox build` (add --offline without a registry)"
+                "`codepref sandbox build` (add --offline without a registry; a language's own image: "
+                "--language NAME, see `codepref languages list`)"
             )
         self.orphans_removed = remove_orphans(self.config.docker)
         self._containers: set[Container] = set()
@@ -104,6 +105,8 @@ class SandboxPool:
         for _ in range(self.config.n_workers):
             self._slots.put(_Slot(self.config, self._containers, self._lock))
         self._closed = False
+        #: Builds (compiles) the sandbox servers ran for this pool's programs and matrix rows.
+        self.builds = 0
         atexit.register(self.close)
 
     # ------------------------------------------------------------------ public API
@@ -122,6 +125,7 @@ class SandboxPool:
 
         def work(slot: _Slot, unit: list[int], emit: Emit) -> None:
             def done(k: int, res: dict[str, Any]) -> None:
+                self._count_builds(res)
                 p = programs[k]
                 emit(ExecResult(p.id, Outcome(res["outcome"]), res.get("exit_code"), res.get("duration_s", 0.0),
                                 res.get("stdout", ""), res.get("stderr", "")))
@@ -136,8 +140,10 @@ class SandboxPool:
     def run_matrices(self, jobs: Iterable[MatrixJob], progress: Tick | None = None) -> Iterator[PassMatrix]:
         """Run every job's solutions x tests; yield one PassMatrix per job as it completes.
 
-        Python solutions are loaded once per row and forked per test; other languages run
-        ``language.assemble(setup + solution, test)`` as one program per cell.
+        Python solutions are loaded once per row and forked per test; a compiled language
+        with ``assemble_tests`` (C++) is built once per row with every test in it and run
+        once per test (N builds for N x M cells, a failed build fails the row); other
+        languages run ``language.assemble(setup + solution, test)`` as one program per cell.
         ``progress`` is called with the number of cells finished.
         """
         jobs = list(jobs)
@@ -156,8 +162,11 @@ class SandboxPool:
         def work(slot: _Slot, unit: tuple[int, list[int]], emit: Emit) -> None:
             k, sols = unit
             job = jobs[k]
-            if get_language(job.language).inproc_python:
+            language = get_language(job.language)
+            if language.inproc_python:
                 self._matrix_unit_python(slot, job, sols, lambda i, row: emit((k, i, row)))
+            elif language.build and language.assemble_tests is not None:
+                self._matrix_unit_built(slot, job, language, sols, lambda i, row: emit((k, i, row)))
             else:
                 self._matrix_unit_programs(slot, job, sols, lambda i, row: emit((k, i, row)))
 
@@ -204,6 +213,8 @@ class SandboxPool:
             msg["mode"] = "python"
         else:
             msg.update(mode="argv", argv=list(language.argv), filename=language.filename)
+        if language.build:
+            msg.update(build=list(language.build), build_timeout_s=language.build_timeout_s)
         return msg
 
     def _validate_job(self, job: MatrixJob) -> None:
@@ -303,7 +314,8 @@ class SandboxPool:
 
         def request(sent: list[int]) -> tuple[dict, float]:
             programs = [wire[k] for k in sent]
-            return {"op": "exec", "programs": programs}, max(w["timeout_s"] for w in programs) + SLACK_S
+            wait = max(w["timeout_s"] + w.get("build_timeout_s", 0.0) for w in programs)
+            return {"op": "exec", "programs": programs}, wait + SLACK_S
 
         self._stream_retrying(slot, [k for k, _ in items], request, done,
                               lambda k, why: done(k, _sandbox_error(why)))
@@ -324,6 +336,33 @@ class SandboxPool:
                               lambda i, _why: emit(i, ([Outcome.SANDBOX_ERROR] * len(job.tests),
                                                        [0.0] * len(job.tests))))
 
+    def _matrix_unit_built(self, slot: _Slot, job: MatrixJob, language: Language, sols: list[int],
+                           emit: Callable) -> None:
+        timeouts = self._cell_timeouts(job)
+        per_row = language.build_timeout_s + sum(timeouts) + GRACE_S * (len(timeouts) + 1) + SLACK_S
+        prefix = f"{job.setup}\n" if job.setup else ""
+        assemble = language.assemble_tests
+        assert assemble is not None
+
+        def request(sent: list[int]) -> tuple[dict, float]:
+            return {"op": "built_matrix", "filename": language.filename, "build": list(language.build),
+                    "build_timeout_s": language.build_timeout_s, "argv": list(language.argv),
+                    "programs": [assemble(prefix + job.solutions[i], job.tests) for i in sent],
+                    "timeouts": timeouts}, per_row
+
+        def row(i: int, reply: dict) -> None:
+            self._count_builds(reply)
+            emit(i, ([Outcome(o) for o in reply["outcomes"]], [float(d) for d in reply["durations"]]))
+
+        self._stream_retrying(slot, sols, request, row,
+                              lambda i, _why: emit(i, ([Outcome.SANDBOX_ERROR] * len(job.tests),
+                                                       [0.0] * len(job.tests))))
+
+    def _count_builds(self, reply: dict) -> None:
+        if reply.get("builds"):
+            with self._lock:
+                self.builds += int(reply["builds"])
+
     def _matrix_unit_programs(self, slot: _Slot, job: MatrixJob, sols: list[int], emit: Callable) -> None:
         language = get_language(job.language)
         timeouts = self._cell_timeouts(job)
@@ -334,7 +373,12 @@ class SandboxPool:
                 code = language.assemble(prefix + job.solutions[i], test)
                 items.append((i * len(job.tests) + j, self._wire_code(language, code, timeouts[j])))
         cells: dict[int, dict] = {}
-        self._exec_unit(slot, items, lambda k, res: cells.__setitem__(k, res))
+
+        def done(k: int, res: dict) -> None:
+            self._count_builds(res)
+            cells[k] = res
+
+        self._exec_unit(slot, items, done)
         m = len(job.tests)
         for i in sols:
             row = [cells[i * m + j] for j in range(m)]

@@ -12,15 +12,22 @@ The generate stage knows nothing language-specific either: it asks the language'
 :class:`GenerationHooks` for the solution and test prompts and for how to read the model's
 answers (Python: functions and asserts; SQL: a fixed query and result checks).
 
-Adding a compiled language is a new module with one ``Language`` and one
-``LANGUAGES.register`` line below; e.g. a compiled language can use
-``argv=("sh", "-c", "g++ -O1 -o {dir}/a.out {file} && {dir}/a.out")``.
+A compiled language (C++) names a ``build`` command: the sandbox runs it once per program
+(and once per *solution* of a matrix, with every test compiled in and selected by the
+program's first argument, ``assemble_tests``), then runs ``argv`` on what it built. A build
+that fails makes the program (or the whole matrix row) ``failed`` without running it, with the
+compiler's message in stderr. A language whose programs need more than the Python/SQL image
+lists its Debian ``packages`` and runs in an image of its own (:func:`image_for`).
+
+Adding a language is a new module with one ``Language`` and one ``LANGUAGES.register`` line
+below, or, from outside codepref, an entry point in the ``codepref.languages`` group of an
+installed package (see ``docs/adding-a-language.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from codepref.registry import Registry
@@ -86,6 +93,18 @@ class Language:
             cannot sample this language (its samples can still be executed).
         sandbox: ``(config, data_dir) -> config`` adding what the programs need from the
             container (mounts ...); ``data_dir`` is the data root (None: ``$CODEPREF_DATA``).
+        build: the command that compiles the program before ``argv`` runs it (empty: none).
+            Placeholders: ``{file}`` the source, ``{dir}`` the build's private directory
+            (write the output there). ``argv`` then names the output as ``{bin}/...``: the
+            server copies the build directory to a root-owned, read-only ``{bin}``.
+        build_timeout_s: CPU (and 5x wall-clock) seconds a build may take.
+        assemble_tests: ``(solution, tests) -> program`` holding every test, running test
+            ``j`` when started with the argument ``j`` (exit 0: passed). With ``build``,
+            a matrix compiles each solution once with all its tests (N compiles for N x M
+            cells) and runs every cell as its own process; without it, each cell is
+            ``assemble(solution, test)`` built and run on its own.
+        packages: Debian packages the programs need beyond the base image (python3,
+            sqlite3); non-empty: the language runs in its own image (:func:`image_for`).
     """
 
     name: str
@@ -95,11 +114,17 @@ class Language:
     inproc_python: bool = False
     generation: GenerationHooks | None = None
     sandbox: Callable[[SandboxConfig, str | None], SandboxConfig] | None = None
+    build: tuple[str, ...] = ()
+    build_timeout_s: float = 30.0
+    assemble_tests: Callable[[str, list[str]], str] | None = None
+    packages: tuple[str, ...] = ()
 
 
-LANGUAGES: Registry[Language] = Registry("language")
+LANGUAGES: Registry[Language] = Registry("language", group="codepref.languages")
 LANGUAGES.register("python", "codepref.languages.python:PYTHON")
 LANGUAGES.register("sql", "codepref.languages.sql:SQL")
+LANGUAGES.register("javascript", "codepref.languages.javascript:JAVASCRIPT")
+LANGUAGES.register("cpp", "codepref.languages.cpp:CPP")
 
 
 def get_language(name: str) -> Language:
@@ -121,14 +146,44 @@ def generation_hooks(name: str) -> GenerationHooks:
     return hooks
 
 
+def image_for(base: str, languages: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+    """The image programs of ``languages`` run in, and the Debian packages it adds to ``base``.
+
+    Languages without ``packages`` run in ``base`` itself (``codepref-sandbox:latest``); the
+    others in ``BASE-NAME[-NAME...]`` with the same version, e.g.
+    ``codepref-sandbox-cpp:latest``, ``codepref-sandbox-cpp-javascript:latest`` for a run
+    mixing both, holding the union of their packages. A ``base`` already named for those
+    languages is returned as is.
+
+    Raises:
+        UnknownNameError: an unknown language.
+    """
+    needing = sorted(n for n in set(languages) if get_language(n).packages)
+    if not needing:
+        return base, ()
+    packages = tuple(sorted({p for n in needing for p in get_language(n).packages}))
+    name, sep, version = base.rpartition(":")
+    if not sep or not name or "/" in version:
+        name, version = base, "latest"
+    suffix = "-" + "-".join(needing)
+    if name.endswith(suffix):
+        return base, packages
+    return f"{name}{suffix}:{version}", packages
+
+
 def sandbox_for(config: SandboxConfig, languages: Iterable[str], data_dir: str | None = None) -> SandboxConfig:
-    """``config`` with what the programs of every named language need (e.g. SQL's databases).
+    """``config`` with what the programs of every named language need: their image
+    (:func:`image_for`) and what their ``sandbox`` hooks add (e.g. SQL's databases).
 
     Raises:
         UnknownNameError: an unknown language; ConfigError: a language's data is missing
             (SQL without a database directory).
     """
-    for name in sorted(set(languages)):
+    names = sorted(set(languages))
+    image, _ = image_for(config.image, names)
+    if image != config.image:
+        config = replace(config, image=image)
+    for name in names:
         hook = get_language(name).sandbox
         if hook is not None:
             config = hook(config, data_dir)
