@@ -14,7 +14,9 @@ A judge (:class:`BenchmarkJudge`) knows
 
 Python task sets judged by their tests (HumanEval(+), MBPP(+), task files; see
 :mod:`codepref.evaluation.judges`) share :data:`TESTS`; ``sqlfix`` is
-:data:`codepref.sql.benchmark.SQLFIX_JUDGE`. A task set registered in
+:data:`codepref.sql.benchmark.SQLFIX_JUDGE`; HumanEval-X in C++ and JavaScript
+(``humaneval-x-cpp``, ``humaneval-x-js``) is :mod:`codepref.evaluation.humaneval_x`'s, one
+program per sample judged by the upstream rules. A task set registered in
 :data:`codepref.tasks.TASKS` but not here is judged by its tests too.
 
 What one evaluation reads, writes and how it samples and judges is one
@@ -247,6 +249,8 @@ for _name in ("humaneval", "humaneval+", "mbpp", "mbpp-sanitized", "mbpp+"):
     BENCHMARKS.register(_name, TESTS)
 BENCHMARKS.register("jsonl", TESTS_FROM_FILE)
 BENCHMARKS.register("sqlfix", "codepref.sql.benchmark:SQLFIX_JUDGE")
+BENCHMARKS.register("humaneval-x-cpp", "codepref.evaluation.humaneval_x:CPP_JUDGE")
+BENCHMARKS.register("humaneval-x-js", "codepref.evaluation.humaneval_x:JS_JUDGE")
 
 
 def get_benchmark(name: str) -> BenchmarkJudge:

