@@ -36,7 +36,7 @@ from codepref.pairs.build import PairOptions
 from codepref.training.config import TrainConfig
 
 #: The shipped configs (``codepref/data/configs/NAME.toml``).
-SHIPPED = ("quickstart", "paper-scale", "sql", "learn")
+SHIPPED = ("quickstart", "paper-scale", "sql", "learn", "cpp", "javascript")
 
 
 @dataclass(frozen=True)
