@@ -48,6 +48,8 @@ fi
 log "pip install -e .[$EXTRAS]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 
-# 4. The sandbox image (reused when it exists).
+# 4. The sandbox images (reused when they exist): Python/SQL, then C++ and JavaScript.
 "$VENV/bin/codepref" sandbox build --offline >/dev/null
+"$VENV/bin/codepref" sandbox build --offline --language cpp >/dev/null
+"$VENV/bin/codepref" sandbox build --offline --language javascript >/dev/null
 log "ready: $VENV/bin/codepref"
