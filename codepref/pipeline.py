@@ -259,11 +259,20 @@ class Run:
 
         # An interrupted run (its train_config.json is there) continues from its last checkpoint.
         result = train(pairs, self.config.generate.model, out, self.config.train,
-                       resume=(out / RUN_FILE).is_file(), progress=self.display.bar("steps"))
+                       resume=(out / RUN_FILE).is_file(), progress=self.display.bar("steps"),
+                       ref_progress=self._reference_bar, fetch_progress=self._convert_note)
         if self.config.generate.backend == "llamacpp":
             adapter_options(self.config.generate, out)  # the GGUF copy llama.cpp samples with
         last = result.last
         return f"{n} records, {result.steps} steps" + (f", last loss {last['loss']:.4f}" if "loss" in last else "")
+
+    def _convert_note(self, phase: str, done: int, total: int) -> None:
+        if phase == "convert" and done == 0:
+            self.display.note("converting the model to safetensors for training, once (kept in the cache)")
+
+    def _reference_bar(self, done: int, total: int):
+        self.display.note(f"reference log-probs of {total} pairs, once (kept in the cache for runs on these pairs)")
+        return self.display.bar("pairs")(done, total)
 
     def evaluate(self, name: str, adapter: Path | None, upstream: dict[str, str]) -> dict[str, Any]:
         """Evaluate the model of ``name`` (the base, or a round's adapter) on every benchmark."""

@@ -54,7 +54,8 @@ def train(pairs_path, model, method, out_dir, resume, config_file, overrides, **
         values["method"] = method
     config = from_mapping(TrainConfig, values)
     result = run_train(pairs_path, model or DEFAULT_MODEL, out_dir, config, resume=resume,
-                       progress=tqdm_progress("step"), fetch_progress=_fetch_echo)
+                       progress=tqdm_progress("step"), fetch_progress=_fetch_echo,
+                       ref_progress=_reference_echo)
     if result.skipped:
         click.echo(f"{out_dir} already holds this finished run ({result.steps} steps); nothing to do", err=True)
     else:
@@ -66,6 +67,12 @@ def _last(m: dict) -> str:
     keys = [("loss", "loss"), ("rewards/margins", "margin"), ("rewards/accuracies", "reward accuracy")]
     parts = [f"{name} {m[k]:.4g}" for k, name in keys if k in m]
     return "last step: " + ", ".join(parts) if parts else "no metrics logged"
+
+
+def _reference_echo(done: int, total: int):
+    click.echo(f"reference log-probs of {total} pairs, once (kept in the cache for later runs on these pairs) ...",
+               err=True)
+    return tqdm_progress("pair")(done, total)
 
 
 def _fetch_echo(phase: str, done: int, total: int) -> None:

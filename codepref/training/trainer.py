@@ -9,7 +9,10 @@ The recipe, top to bottom (:func:`train`):
 3. Hand it to TRL's ``DPOTrainer``/``KTOTrainer`` with a peft ``LoraConfig`` and
    ``ref_model=None``: the reference log-probs come from the same model with the adapter
    disabled. TRL computes per-token log-probs through a fused, chunked LM head, so the
-   ``(batch, seq, 152k)`` logits tensor is never materialised.
+   ``(batch, seq, 152k)`` logits tensor is never materialised. On CPU (DPO) two settings
+   cut the step: the reference log-probs are computed in one pass before training and kept
+   in the cache (:func:`reference_cache_file`), so runs on the same pairs pay for them once,
+   and each forward pass carries one pair (``micro_batch``), so no pair is padded to another.
 4. Log every ``logging_steps`` step to ``OUT/metrics.jsonl`` (loss, chosen/rejected rewards,
    margins, accuracies ...), checkpoint every ``save_steps`` steps to ``OUT/checkpoints``.
 5. Save the adapter (``save_pretrained``: ``adapter_config.json`` +
@@ -77,6 +80,7 @@ def train(
     progress: Progress | None = None,
     fetch_progress=None,
     callbacks: tuple = (),
+    ref_progress: Progress | None = None,
 ) -> TrainResult:
     """Train an adapter on a pair (DPO) or labelled-sample (KTO) file.
 
@@ -93,6 +97,8 @@ def train(
             or converted.
         callbacks: extra ``transformers.TrainerCallback`` objects (early stopping, custom
             logging).
+        ref_progress: a progress-bar factory over pairs for the reference pass
+            (``precompute_ref``; skipped when the cache holds it).
 
     Returns:
         A :class:`TrainResult`.
@@ -119,7 +125,7 @@ def train(
     if state == "complete":
         done = json.loads((out / RUN_FILE).read_text())
         return TrainResult(out, done["result"]["steps"], done["result"].get("last", {}), skipped=True)
-    return _fit(resolved, base, data, out, run, progress, callbacks)
+    return _fit(resolved, base, data, out, run, progress, callbacks, ref_progress)
 
 
 # --------------------------------------------------------------------------- output folder
@@ -260,10 +266,11 @@ def lora_config(cfg: TrainConfig):
 
 def trl_args(cfg: TrainConfig, output_dir: str):
     """TRL's ``DPOConfig``/``KTOConfig`` for a *resolved* config (codepref's settings)."""
+    micro = cfg.micro_batch or cfg.batch_size
     common: dict[str, Any] = dict(
         output_dir=output_dir,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=cfg.grad_accum * cfg.batch_size // micro,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -285,7 +292,8 @@ def trl_args(cfg: TrainConfig, output_dir: str):
         use_cpu=cfg.device == "cpu",
         beta=cfg.beta,
         max_length=cfg.max_length,
-        precompute_ref_log_probs=cfg.precompute_ref,
+        precompute_ref_log_probs=bool(cfg.precompute_ref),
+        precompute_ref_batch_size=micro,
         dataloader_num_workers=0,
     )
     # transformers 5.x renamed gradient_checkpointing to activation_checkpointing (the old
@@ -335,8 +343,14 @@ def score_only_completions_on_cpu() -> None:
     trl_utils._use_triton = use_compact
 
 
-def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_dir: str, callbacks=()):
-    """TRL's DPO or KTO trainer with a fresh LoRA adapter and ``ref_model=None``."""
+def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_dir: str, callbacks=(),
+                  ref_cache: Path | None = None, ref_progress: Progress | None = None):
+    """TRL's DPO or KTO trainer with a fresh LoRA adapter and ``ref_model=None``.
+
+    With ``cfg.precompute_ref`` (DPO), the reference log-probs are read from ``ref_cache``
+    when it holds them, else computed in one pass (ticking ``ref_progress`` per pair) and
+    written there (see :func:`reference_cache_file`).
+    """
     import datasets
     from transformers import PrinterCallback
 
@@ -346,7 +360,7 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
     dataset = datasets.Dataset.from_list(rows)
     args = trl_args(cfg, output_dir)
     if cfg.method == "dpo":
-        from trl import DPOTrainer as Trainer
+        Trainer = _cached_reference_dpo_trainer(ref_cache, ref_progress)
     else:
         from trl import KTOTrainer as Trainer
     trainer = Trainer(
@@ -362,8 +376,80 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
     return trainer
 
 
+def reference_cache_file(cfg: TrainConfig, model_path: str, rows: list[dict]) -> Path:
+    """Where the reference log-probs of ``rows`` under the base model at ``model_path`` are kept.
+
+    The key covers everything they depend on: the model folder's files (name, size and
+    modification time of each: weights and tokenizer), the rows, ``max_length`` (sequences
+    are cut there), the weights' dtype and quantisation, and the TRL version (which defines
+    how a pair is tokenised). Not the adapter settings, beta, learning rate or loss: the
+    reference is the base model with the adapter off.
+    """
+    import trl
+
+    from codepref.config import cache_dir
+    from codepref.hashing import json_sha256
+
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(model_path).iterdir() if p.is_file())
+    key = json_sha256({
+        "model": [os.path.realpath(model_path), files],
+        "rows": json_sha256(rows),
+        "max_length": cfg.max_length,
+        "compute_dtype": cfg.compute_dtype,
+        "quantization": cfg.quantization,
+        "trl": trl.__version__,
+    }, 32)
+    return cache_dir() / "ref-logps" / f"{key}.json"
+
+
+def _cached_reference_dpo_trainer(cache: Path | None, progress: Progress | None):
+    """TRL's ``DPOTrainer`` whose reference pass (``precompute_ref_log_probs``) reads and fills ``cache``.
+
+    TRL's own pass keeps its result in a temporary file that dies with the process; this
+    one survives it, and shows progress.
+    """
+    from trl import DPOTrainer
+
+    class CachedReferenceDPOTrainer(DPOTrainer):
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            if name != "train" or cache is None:
+                return super()._precompute_ref_logps(dataset, name, batch_size)
+            if cache.is_file():
+                ref = json.loads(cache.read_text())
+                if len(ref["chosen"]) == len(dataset):
+                    return _with_reference(dataset, ref)
+            ref = self._reference_pass(dataset, batch_size)
+            from codepref.records import write_text_atomic
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cache, json.dumps(ref) + "\n")
+            return _with_reference(dataset, ref)
+
+        def _reference_pass(self, dataset, batch_size) -> dict[str, list[float]]:
+            from torch.utils.data import DataLoader
+
+            loader = self.accelerator.prepare(DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator,
+                                                         shuffle=False, num_workers=0))
+            tick = progress(0, len(dataset)) if progress is not None else None
+            chosen: list[float] = []
+            rejected: list[float] = []
+            for batch in loader:
+                c, r = self.compute_ref_log_probs(self.model, batch)
+                chosen += c.float().cpu().tolist()
+                rejected += r.float().cpu().tolist()
+                if tick is not None:
+                    tick(len(c))
+            return {"chosen": chosen, "rejected": rejected}
+
+    return CachedReferenceDPOTrainer
+
+
+def _with_reference(dataset, ref: dict[str, list[float]]):
+    return dataset.add_column("ref_chosen_logps", ref["chosen"]).add_column("ref_rejected_logps", ref["rejected"])
+
+
 def _fit(cfg: TrainConfig, base: BaseModel, data: TrainData, out: Path, run: dict[str, Any],
-         progress: Progress | None, extra_callbacks: tuple) -> TrainResult:
+         progress: Progress | None, extra_callbacks: tuple, ref_progress: Progress | None) -> TrainResult:
     import torch
 
     quiet_libraries()
@@ -376,8 +462,9 @@ def _fit(cfg: TrainConfig, base: BaseModel, data: TrainData, out: Path, run: dic
     try:
         model, tokenizer = load_base(base, cfg)
         callback = _callback(metrics, progress)
+        ref_cache = reference_cache_file(cfg, base.path, data.rows) if cfg.precompute_ref else None
         trainer = build_trainer(cfg, model, tokenizer, data.rows, str(out / CHECKPOINTS),
-                                [callback, *extra_callbacks])
+                                [callback, *extra_callbacks], ref_cache=ref_cache, ref_progress=ref_progress)
         checkpoint = _last_checkpoint(out)
         output = trainer.train(resume_from_checkpoint=checkpoint)
         _save_adapter(trainer.model, out)

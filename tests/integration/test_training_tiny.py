@@ -9,6 +9,7 @@ on unpaired data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -18,6 +19,8 @@ import torch
 from codepref.errors import InputError
 from codepref.records import iter_jsonl
 from codepref.training import TrainConfig, load_adapter, merge, train
+from codepref.training.data import load_rows
+from codepref.training.trainer import reference_cache_file
 from codepref.training.tiny import build_random_model
 
 FUNCS = [("add", "+", "-"), ("mul", "*", "+"), ("sub", "-", "*"), ("div", "/", "%"), ("mod", "%", "//"),
@@ -253,9 +256,45 @@ def test_cli_train_and_merge(tiny, tmp_path):
     assert not (tmp_path / "m2").exists()
 
 
-def test_precomputed_reference_gives_the_same_training(dpo_run, tiny, tmp_path):
+def test_cpu_defaults_train_the_same_as_plain_trl_batches(dpo_run, tiny, tmp_path):
+    # The default run (CPU: one pair per forward pass, reference log-probs precomputed) and
+    # TRL's plain way (both pairs in one padded pass, a reference forward every step) take the
+    # same steps.
     tmp, _, _, _ = dpo_run
-    train(tmp / "pairs.jsonl", tiny, tmp_path / "out", TrainConfig(**CFG, precompute_ref=True))
+    run = json.loads((tmp / "out" / "train_config.json").read_text())
+    assert run["config"]["micro_batch"] == 1 and run["config"]["precompute_ref"] is True
+    train(tmp / "pairs.jsonl", tiny, tmp_path / "out", TrainConfig(**CFG, precompute_ref=False, micro_batch=2))
     want = [r["loss"] for r in _metrics(tmp / "out")]
     got = [r["loss"] for r in _metrics(tmp_path / "out")]
     assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_reference_log_probs_are_computed_once_per_pairs_and_model(dpo_run, tiny, tmp_path):
+    tmp, _, _, _ = dpo_run
+    rows = load_rows(tmp / "pairs.jsonl", "dpo").rows
+    cfg = TrainConfig(**CFG).resolve(cuda_available=False)
+    cache = reference_cache_file(cfg, tiny, rows)
+    assert cache.is_file()  # written by dpo_run
+    ref = json.loads(cache.read_text())
+    assert len(ref["chosen"]) == len(ref["rejected"]) == len(rows)
+    assert all(isinstance(x, float) and x < 0 for x in ref["chosen"] + ref["rejected"])
+    # Another beta and learning rate on the same pairs and model: the same key, no reference pass.
+    other = dataclasses.replace(cfg, beta=0.3, learning_rate=5e-3)
+    assert reference_cache_file(other, tiny, rows) == cache
+    seen = []
+    train(tmp / "pairs.jsonl", tiny, tmp_path / "out", TrainConfig(**{**CFG, "beta": 0.3, "learning_rate": 5e-3}),
+          ref_progress=lambda done, total: seen.append((done, total)) or (lambda n: None))
+    assert seen == [] and (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    # Other rows or another max_length: another key.
+    assert reference_cache_file(cfg, tiny, rows[:-1]) != cache
+    assert reference_cache_file(dataclasses.replace(cfg, max_length=cfg.max_length - 1), tiny, rows) != cache
+    # A missing cache file is computed again, with progress over the pairs.
+    cache.unlink()
+    train(tmp / "pairs.jsonl", tiny, tmp_path / "again", TrainConfig(**CFG),
+          ref_progress=lambda done, total: seen.append((done, total)) or (lambda n: seen.append(n)))
+    assert seen[0] == (0, len(rows)) and sum(seen[1:]) == len(rows) and cache.is_file()
+    again = json.loads(cache.read_text())
+    assert again["chosen"] == pytest.approx(ref["chosen"], abs=1e-5)
+    assert again["rejected"] == pytest.approx(ref["rejected"], abs=1e-5)
+
+

@@ -44,15 +44,29 @@ def test_config_reports_every_problem_at_once():
     assert len(problems) == 6
 
 
+def test_micro_batch_must_divide_the_batch():
+    with pytest.raises(ConfigError, match=r"micro_batch \(2\) must divide batch_size \(3\)"):
+        TrainConfig(batch_size=3, micro_batch=2)
+    with pytest.raises(ConfigError, match="micro_batch must be >= 2 for kto"):
+        TrainConfig(method="kto", batch_size=4, micro_batch=1)
+    with pytest.raises(ConfigError, match="micro_batch must be >= 0"):
+        TrainConfig(micro_batch=-1)
+
+
 def test_config_resolves_auto_fields_per_device():
     cfg = from_mapping(TrainConfig, {"lora_targets": ["q_proj", "v_proj"], "lora_alpha": 16})
     assert cfg.lora_targets == ("q_proj", "v_proj") and cfg.lora_alpha == 16.0
     cpu = TrainConfig().resolve(cuda_available=False)
     assert (cpu.device, cpu.quantization, cpu.compute_dtype) == ("cpu", "none", "float32")
     assert cpu.gradient_checkpointing is False and cpu.optimizer == "adamw_torch" and cpu.loss_type == "sigmoid"
+    assert cpu.micro_batch == 1 and cpu.precompute_ref is True  # DPO on CPU: one pair per pass, cached reference
     gpu = TrainConfig(method="kto").resolve(cuda_available=True)
     assert (gpu.device, gpu.quantization, gpu.compute_dtype) == ("cuda", "4bit", "bfloat16")
     assert gpu.gradient_checkpointing is True and gpu.optimizer == "paged_adamw_32bit" and gpu.loss_type == "kto"
+    assert gpu.micro_batch == gpu.batch_size and gpu.precompute_ref is False
+    kto_cpu = TrainConfig(method="kto", batch_size=4).resolve(cuda_available=False)
+    assert kto_cpu.micro_batch == 4 and kto_cpu.precompute_ref is False
+    assert TrainConfig(micro_batch=2, precompute_ref=False).resolve(cuda_available=False).micro_batch == 2
     forced = TrainConfig(device="cpu", quantization="4bit", gradient_checkpointing=True).resolve(cuda_available=True)
     assert (forced.device, forced.quantization, forced.gradient_checkpointing) == ("cpu", "4bit", True)
     with pytest.raises(ConfigError, match="no CUDA device"):
