@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up codepref on a Debian machine as root: system packages, a Docker engine, a virtual
-# environment in .venv with codepref installed, and the sandbox image (built offline).
+# environment in .venv with codepref installed, and the sandbox images (built offline).
 #
 #   bash scripts/setup.sh          # the product: llama.cpp, CPU training, reports, SQL
 #   bash scripts/setup.sh --dev    # plus the test tools
@@ -48,8 +48,12 @@ fi
 log "pip install -e .[$EXTRAS]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 
-# 4. The sandbox images (reused when they exist): Python/SQL, then C++ and JavaScript.
+# 4. The sandbox images (reused when they exist): Python/SQL; with --dev (the tests run them)
+# also C++ and JavaScript, ~10 min more the first time. Without --dev a C++ or JavaScript run
+# says which command builds its image.
 "$VENV/bin/codepref" sandbox build --offline >/dev/null
-"$VENV/bin/codepref" sandbox build --offline --language cpp >/dev/null
-"$VENV/bin/codepref" sandbox build --offline --language javascript >/dev/null
+if [[ "${1:-}" == "--dev" ]]; then
+    "$VENV/bin/codepref" sandbox build --offline --language cpp >/dev/null
+    "$VENV/bin/codepref" sandbox build --offline --language javascript >/dev/null
+fi
 log "ready: $VENV/bin/codepref"
