@@ -102,6 +102,46 @@ class SandboxConfig:
         return self.workers or os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where sandbox work runs: this machine's warm pool, or sandbox actors on a Ray cluster.
+
+    Attributes:
+        backend: ``local`` (one :class:`~codepref.execution.SandboxPool` here, the default) or
+            ``ray`` (one sandbox actor per node offering ``resource``; needs the ``ray`` extra).
+        address: the Ray cluster: ``auto`` (the cluster this machine is part of, started with
+            ``ray start``) or ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT`` (the GCS).
+        resource: the custom Ray resource a node advertises when it has Docker and the
+            sandbox image (``ray start --resources '{"codepref_sandbox": 1}'``).
+        jobs_per_task: matrices sent to an actor in one Ray task (a whole matrix is never split).
+        tasks_per_actor: Ray tasks queued on each actor at once (2: one runs while the next
+            waits, so no actor idles between tasks).
+
+    The backend changes where cells run, not their results: the records are the same as
+    the local executor's, so ``[cluster]`` is not part of any stage's settings hash.
+    """
+
+    backend: str = "local"
+    address: str = "auto"
+    resource: str = "codepref_sandbox"
+    jobs_per_task: int = 8
+    tasks_per_actor: int = 2
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.backend not in ("local", "ray"):
+            problems.append(f"backend must be local or ray, got {self.backend!r}")
+        if not self.address:
+            problems.append("address must be auto, ray://HOST:PORT or HOST:PORT")
+        if not self.resource:
+            problems.append("resource must name a custom Ray resource")
+        for name in ("jobs_per_task", "tasks_per_actor"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if problems:
+            raise ConfigError(problems)
+
+
 def from_mapping(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
     """Build dataclass ``cls`` from ``values``, reporting every problem at once.
 

@@ -76,6 +76,13 @@ class EngineUnavailableError(SandboxError):
     """No Docker engine answers at the address in use (DOCKER_HOST, the local socket, or a URL)."""
 
 
+class ClusterError(CodeprefError):
+    """The cluster cannot run the work: no reachable Ray cluster, the ``ray`` extra missing,
+    no node offering the sandbox resource, or a sandbox node without a usable Docker engine."""
+
+    exit_code = 3
+
+
 class OutputMismatchError(CodeprefError):
     """An output file exists but was written by a different configuration or input."""
 

@@ -234,7 +234,8 @@ class Run:
         from codepref.execution.stage import execute_samples
 
         counts = execute_samples(samples, out, self.sandbox_config(tasks), tasks={t.id: t for t in tasks},
-                                 cell_timeout_s=self.config.execute.cell_timeout_s, progress=self.display.bar("cells"))
+                                 cell_timeout_s=self.config.execute.cell_timeout_s, progress=self.display.bar("cells"),
+                                 cluster=self.config.cluster)
         return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no cells to run"
 
     def rank(self, tasks: list[Task], round_dir: Path, out: Path) -> str:

@@ -10,6 +10,7 @@ dataclass's docstring)::
     [rank]      RankSection       scorer, DPO/KTO, pair options
     [train]     TrainConfig       DPO/KTO + LoRA settings
     [evaluate]  EvaluateSection   benchmarks, subset size, samples per task
+    [cluster]   ClusterConfig     where sandbox work runs: this machine or a Ray cluster
 
 :func:`load_run_config` reads the file (or the embedded quickstart), applies
 ``section.key=value`` overrides, and checks *every* section before raising one
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from codepref.config import GenerationConfig, SandboxConfig, from_mapping, load_toml, parse_overrides
+from codepref.config import ClusterConfig, GenerationConfig, SandboxConfig, from_mapping, load_toml, parse_overrides
 from codepref.errors import ConfigError
 from codepref.hashing import json_sha256
 from codepref.pairs.build import PairOptions
@@ -189,6 +190,7 @@ SECTIONS: dict[str, type] = {
     "rank": RankSection,
     "train": TrainConfig,
     "evaluate": EvaluateSection,
+    "cluster": ClusterConfig,
 }
 
 
@@ -203,6 +205,7 @@ class RunConfig:
     rank: RankSection = field(default_factory=RankSection)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> RunConfig:

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXTRAS="cpu,train,report,sql,eval"
-if [[ "${1:-}" == "--dev" ]]; then EXTRAS="cpu,train,report,sql,eval,serve,dev"; fi
+if [[ "${1:-}" == "--dev" ]]; then EXTRAS="cpu,train,report,sql,eval,serve,ray,dev"; fi
 VENV="${CODEPREF_VENV:-.venv}"
 # llama-cpp-python is built from source; build only the text library (no multimodal library,
 # server, tools, tests or examples): 7.6 CPU-minutes. pip's wheel cache keeps the result.

@@ -25,6 +25,28 @@ def sandbox_options(fn):
     return wrapper
 
 
+def cluster_option(fn):
+    """Add ``--cluster-address ADDR`` and pass a :class:`~codepref.config.ClusterConfig` (or None) as ``cluster``.
+
+    Given, the sandbox work runs on sandbox actors of that Ray cluster (``[cluster] backend =
+    "ray"``); left out, on this machine's warm pool.
+    """
+
+    @click.option("--cluster-address", default=None, metavar="ADDR",
+                  help="Run the sandbox work on the Ray cluster at ADDR (auto, HOST:PORT or ray://HOST:PORT; "
+                       "needs the ray extra). Default: this machine.")
+    @functools.wraps(fn)
+    def wrapper(*args, cluster_address, **kwargs):
+        cluster = None
+        if cluster_address:
+            from codepref.config import ClusterConfig
+
+            cluster = ClusterConfig(backend="ray", address=cluster_address)
+        return fn(*args, cluster=cluster, **kwargs)
+
+    return wrapper
+
+
 DATA_HELP = ("Benchmark data folder (default: $CODEPREF_DATA, else the user cache folder that "
              "`codepref data fetch` fills).")
 

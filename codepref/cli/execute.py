@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from codepref.cli.common import data_option, sandbox_options, tqdm_progress
+from codepref.cli.common import cluster_option, data_option, sandbox_options, tqdm_progress
 
 
 @click.command()
@@ -21,7 +21,8 @@ from codepref.cli.common import data_option, sandbox_options, tqdm_progress
               help="Seconds per solution x test cell.")
 @data_option
 @sandbox_options
-def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, data, config) -> None:
+@cluster_option
+def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, data, config, cluster) -> None:
     """Run every solution against every self-generated test of its task in the sandbox.
 
     Each Python solution is loaded once and each test runs in a fresh fork of it.
@@ -37,7 +38,7 @@ def execute(samples_path, out_path, tasks_spec, language, cell_timeout_s, data, 
     if tasks:  # e.g. SQL tasks: their databases mounted read-only from the data folder
         config = sandbox_for(config, {t.language for t in tasks.values()}, data)
     counts = execute_samples(samples_path, out_path, config, tasks=tasks, language=language,
-                             cell_timeout_s=cell_timeout_s, progress=tqdm_progress("cells"))
+                             cell_timeout_s=cell_timeout_s, progress=tqdm_progress("cells"), cluster=cluster)
     total = sum(counts.values())
     parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     click.echo(f"ran {total} cells: {parts}" if total else "nothing to run: the output is complete", err=True)

@@ -29,9 +29,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from codepref.config import SandboxConfig
+from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import InputError
-from codepref.execution.pool import sandbox_pool
+from codepref.execution.executor import open_executor
 from codepref.hashing import file_sha256
 from codepref.progress import Progress
 from codepref.records import MatrixJob, PassMatrix, ResumableJsonl, Task, make_header
@@ -48,6 +48,7 @@ def execute_samples(
     cell_timeout_s: float = 5.0,
     progress: Progress | None = None,
     pool=None,
+    cluster: ClusterConfig | None = None,
 ) -> Counter:
     """Build every task's pass matrix from a samples file; return outcome counts.
 
@@ -60,7 +61,9 @@ def execute_samples(
         language: the language of every task when ``tasks`` is None.
         cell_timeout_s: wall-clock limit per solution x test cell.
         progress: started with ``(0, total_cells)``, ticked per cell.
-        pool: a :class:`SandboxPool` to use (one is made and closed if None).
+        pool: a :class:`SandboxPool` or other executor to use (one is made and closed if None).
+        cluster: where the cells run when ``pool`` is None (default: this machine's pool);
+            the records are the same on every backend, so it is not part of the settings hash.
 
     Raises:
         InputError: bad sample lines, or a sampled task missing from ``tasks``.
@@ -94,7 +97,7 @@ def execute_samples(
         tick = progress(0, total) if progress else None
         if runnable:
             by_id = {p.job.task_id: p for p in runnable}
-            with sandbox_pool(pool, config) as sandbox:
+            with open_executor(pool, config, cluster) as sandbox:
                 for matrix in sandbox.run_matrices([p.job for p in runnable], tick):
                     rec = by_id[matrix.task_id].record(matrix)
                     out.append(rec)

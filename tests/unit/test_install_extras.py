@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 OPTIONAL = {
     "vllm": "gpu",          # the vllm generation backend (CUDA only)
     "bitsandbytes": "gpu",  # QLoRA 4-bit (CUDA); also in train for the CPU code-path test
+    "ray": "ray",           # [cluster] backend = "ray" (a 79 MB wheel a single machine never needs)
 }
 
 # Distribution names are compared normalised (PEP 503).

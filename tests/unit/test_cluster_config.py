@@ -1,0 +1,60 @@
+"""``[cluster]``: the executor backends, their settings, and that Ray stays out of the way.
+
+The Ray backend itself runs against a real multi-node cluster in
+``tests/integration/test_ray_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from codepref.config import ClusterConfig
+from codepref.errors import ConfigError
+from codepref.execution.executor import EXECUTORS
+from codepref.runconfig import SECTIONS, load_run_config
+
+
+def test_default_is_the_local_pool():
+    assert ClusterConfig().backend == "local"
+    assert load_run_config().cluster == ClusterConfig()
+    assert EXECUTORS.names() == ["local", "ray"]
+
+
+def test_cluster_section_is_read_and_checked():
+    c = load_run_config(None, ['cluster.backend="ray"', 'cluster.address="ray://head:10001"'])
+    assert (c.cluster.backend, c.cluster.address) == ("ray", "ray://head:10001")
+    with pytest.raises(ConfigError) as e:
+        load_run_config(None, ['cluster.backend="slurm"', "cluster.jobs_per_task=0"])
+    text = str(e.value)
+    assert "backend must be local or ray" in text and "jobs_per_task must be >= 1" in text
+    assert SECTIONS["cluster"] is ClusterConfig
+
+
+def test_cluster_is_not_in_the_execute_stage_key():
+    """The backend changes where cells run, not the records: switching it redoes nothing."""
+    import inspect
+
+    from codepref import pipeline
+
+    src = inspect.getsource(pipeline)
+    assert '["sandbox", "execute"]' in src
+
+
+def test_execute_takes_a_cluster_address():
+    from codepref.cli import main
+
+    out = CliRunner().invoke(main, ["execute", "--help"]).output
+    assert "--cluster-address" in out
+
+
+def test_import_and_help_do_not_import_ray():
+    code = ("import sys, codepref, codepref.execution.executor, codepref.runconfig\n"
+            "from click.testing import CliRunner\nfrom codepref.cli import main\n"
+            "CliRunner().invoke(main, ['--help']); CliRunner().invoke(main, ['execute', '--help'])\n"
+            "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
