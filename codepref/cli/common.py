@@ -25,26 +25,30 @@ def sandbox_options(fn):
     return wrapper
 
 
-def cluster_option(fn):
-    """Add ``--cluster-address ADDR`` and pass a :class:`~codepref.config.ClusterConfig` (or None) as ``cluster``.
+def cluster_option_for(work: str):
+    """A decorator adding ``--cluster-address ADDR``, passing a :class:`~codepref.config.ClusterConfig`
+    (or None) as ``cluster``: given, ``work`` runs on actors of that Ray cluster; left out, here."""
 
-    Given, the sandbox work runs on sandbox actors of that Ray cluster (``[cluster] backend =
-    "ray"``); left out, on this machine's warm pool.
-    """
+    def decorate(fn):
+        @click.option("--cluster-address", default=None, metavar="ADDR",
+                      help=f"Run {work} on the Ray cluster at ADDR (auto, HOST:PORT or ray://HOST:PORT; "
+                           "needs the ray extra; docs/scaling.md). Default: this machine.")
+        @functools.wraps(fn)
+        def wrapper(*args, cluster_address, **kwargs):
+            cluster = None
+            if cluster_address:
+                from codepref.config import ClusterConfig
 
-    @click.option("--cluster-address", default=None, metavar="ADDR",
-                  help="Run the sandbox work on the Ray cluster at ADDR (auto, HOST:PORT or ray://HOST:PORT; "
-                       "needs the ray extra). Default: this machine.")
-    @functools.wraps(fn)
-    def wrapper(*args, cluster_address, **kwargs):
-        cluster = None
-        if cluster_address:
-            from codepref.config import ClusterConfig
+                cluster = ClusterConfig(backend="ray", address=cluster_address)
+            return fn(*args, cluster=cluster, **kwargs)
 
-            cluster = ClusterConfig(backend="ray", address=cluster_address)
-        return fn(*args, cluster=cluster, **kwargs)
+        return wrapper
 
-    return wrapper
+    return decorate
+
+
+#: ``--cluster-address`` for the sandbox work (nodes offering ``codepref_sandbox``).
+cluster_option = cluster_option_for("the sandbox work (on nodes offering codepref_sandbox)")
 
 
 DATA_HELP = ("Benchmark data folder (default: $CODEPREF_DATA, else the user cache folder that "

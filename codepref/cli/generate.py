@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from codepref.cli.common import data_option, tqdm_progress
+from codepref.cli.common import cluster_option_for, data_option, tqdm_progress
 from codepref.generation.protocols import protocols_help
 
 
@@ -40,8 +40,10 @@ from codepref.generation.protocols import protocols_help
               help="A backend option, e.g. -o parallel=32 (llamacpp), -o base_url=http://host:8000/v1 "
                    "(openai), -o adapter=DIR (hf, vllm), -o batch_size=8 (hf). Repeatable.")
 @data_option
+@cluster_option_for("the generation (one actor per node offering codepref_generator)")
 def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_samples, temperature, top_p,
-             max_tokens, test_max_tokens, seed, prompt_style, protocol, prompt_tests, limit, options, data) -> None:
+             max_tokens, test_max_tokens, seed, prompt_style, protocol, prompt_tests, limit, options, data,
+             cluster) -> None:
     """Sample N solutions and up to M self-generated assert tests per task.
 
     Tests are asked from the same model without showing any solution, parsed into single
@@ -67,8 +69,18 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     tasks, header = load_tasks(tasks_spec, data)
     if limit is not None:
         tasks = tasks[:limit]
-    counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),
-                              extra_header=header)
+    generator = None
+    if cluster is not None:  # one actor per node offering codepref_generator (a GPU each for vllm)
+        from codepref.generation.ray_generator import RayGenerator
+
+        generator = RayGenerator(config.backend, config.model, config.backend_options, address=cluster.address,
+                                 num_gpus=1 if config.backend == "vllm" else 0)
+    try:
+        counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),
+                                  extra_header=header, generator=generator)
+    finally:
+        if generator is not None:
+            generator.close()
     if counts:
         stated = f", {counts['prompt_tests']} of them stated in the prompts" if counts["prompt_tests"] else ""
         click.echo(f"wrote {counts['solution']} solutions and {counts['test']} tests{stated} for {len(tasks)} tasks "

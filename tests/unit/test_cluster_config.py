@@ -44,11 +44,11 @@ def test_cluster_is_not_in_the_execute_stage_key():
     assert '["sandbox", "execute"]' in src
 
 
-def test_execute_takes_a_cluster_address():
+def test_execute_and_generate_take_a_cluster_address():
     from codepref.cli import main
 
-    out = CliRunner().invoke(main, ["execute", "--help"]).output
-    assert "--cluster-address" in out
+    for command in ("execute", "generate"):
+        assert "--cluster-address" in CliRunner().invoke(main, [command, "--help"]).output
 
 
 def test_import_and_help_do_not_import_ray():
