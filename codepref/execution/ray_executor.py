@@ -40,21 +40,13 @@ from typing import Any
 from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import ClusterError, CodeprefError
 from codepref.progress import Tick
+from codepref.raycluster import connect, import_ray
 from codepref.records import ExecResult, MatrixJob, PassMatrix, Program
 
 #: Seconds between looks for nodes that joined the cluster.
 REFRESH_S = 10.0
 #: Seconds a new actor may take to start its pool and answer.
 START_TIMEOUT_S = 120.0
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise ClusterError("[cluster] backend = \"ray\" needs Ray; install the extra: "
-                           "pip install 'codepref[ray]'") from None
-    return ray
 
 
 class SandboxNode:
@@ -104,15 +96,9 @@ class RayExecutor:
     """
 
     def __init__(self, config: SandboxConfig | None = None, cluster: ClusterConfig | None = None):
-        ray = _ray()
         self.config = config or SandboxConfig()
         self.cluster = cluster or ClusterConfig(backend="ray")
-        self._own_connection = not ray.is_initialized()
-        if self._own_connection:
-            try:
-                ray.init(address=self.cluster.address, logging_level="WARNING", log_to_driver=False)
-            except Exception as e:  # ConnectionError, a bad address, a version mismatch ...
-                raise ClusterError(f"cannot connect to the Ray cluster at {self.cluster.address!r}: {e}") from None
+        self._own_connection = connect(self.cluster.address)
         self._actors: dict[str, Any] = {}  # node id -> actor handle
         self._workers: dict[str, int] = {}  # node id -> containers of its pool
         self._gone: set[str] = set()  # nodes whose actor died: never used again in this run
@@ -169,7 +155,7 @@ class RayExecutor:
         if self._closed:
             return
         self._closed = True
-        ray = _ray()
+        ray = import_ray()
         if ray.is_initialized():
             closing = [a.close.remote() for a in self._actors.values()]
             try:
@@ -193,7 +179,7 @@ class RayExecutor:
 
     def _sandbox_nodes(self) -> dict[str, str]:
         """Alive nodes offering the resource and not yet used: node id -> address."""
-        ray = _ray()
+        ray = import_ray()
         res = self.cluster.resource
         return {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in ray.nodes()
                 if n.get("Alive") and n.get("Resources", {}).get(res, 0) >= 1
@@ -201,7 +187,7 @@ class RayExecutor:
 
     def _add_actors(self, first: bool = False) -> None:
         """Start an actor on every sandbox node without one; check each can run the sandbox."""
-        ray = _ray()
+        ray = import_ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         nodes = self._sandbox_nodes()
@@ -249,7 +235,7 @@ class RayExecutor:
         self._gone.add(node_id)
         if actor is not None:
             try:
-                _ray().kill(actor)
+                import_ray().kill(actor)
             except Exception:
                 pass
 
@@ -261,7 +247,7 @@ class RayExecutor:
         """
         if self._closed:
             raise ClusterError("this Ray executor is closed")
-        ray = _ray()
+        ray = import_ray()
         from ray import exceptions as rex
 
         lost = (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError)

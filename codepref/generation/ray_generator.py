@@ -32,16 +32,9 @@ from typing import Any
 from codepref.errors import ClusterError, CodeprefError
 from codepref.generation.backend import Completion, Request, open_generator
 from codepref.generation.prompts import PromptSpec
+from codepref.raycluster import connect, import_ray
 
 START_TIMEOUT_S = 600.0  # a node may have to fetch and load the model first
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise ClusterError("generation on Ray needs Ray; install the extra: pip install 'codepref[ray]'") from None
-    return ray
 
 
 class GeneratorNode:
@@ -83,17 +76,12 @@ class RayGenerator:
     def __init__(self, backend: str, model: str, options: dict[str, Any] | None = None, *, address: str = "auto",
                  resource: str = "codepref_generator", num_gpus: float = 0, sequences_per_part: int = 32,
                  parts_per_actor: int = 2):
-        ray = _ray()
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
         self.sequences_per_part = max(1, sequences_per_part)
         self.parts_per_actor = max(1, parts_per_actor)
-        self._own_connection = not ray.is_initialized()
-        if self._own_connection:
-            try:
-                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-            except Exception as e:
-                raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
+        self._own_connection = connect(address)
+        ray = import_ray()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(resource, 0) >= 1]
         if not nodes:
             self.close()
@@ -125,11 +113,11 @@ class RayGenerator:
 
     def render(self, spec: PromptSpec) -> str:
         """The backend's rendering of a prompt (asked of one actor)."""
-        return _ray().get(self._actors[0].render.remote(spec))
+        return import_ray().get(self._actors[0].render.remote(spec))
 
     def generate(self, requests: Sequence[Request], progress=None) -> list[list[Completion]]:
         """For each request, its completions in seed order; parts run on free actors."""
-        ray = _ray()
+        ray = import_ray()
         from ray import exceptions as rex
 
         lost = (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError)
@@ -174,7 +162,7 @@ class RayGenerator:
 
     def close(self) -> None:
         """Free every actor's model and end the actors; disconnect if this generator connected."""
-        ray = _ray()
+        ray = import_ray()
         actors, self._actors = getattr(self, "_actors", []), []
         if ray.is_initialized():
             try:

@@ -58,3 +58,19 @@ def test_import_and_help_do_not_import_ray():
             "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_address_nobody_listens_on_fails_at_once():
+    """``ray.init`` retries a dead ``HOST:PORT`` for minutes; codepref says so in seconds."""
+    import socket
+
+    from codepref.errors import ClusterError
+    from codepref.raycluster import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago and has no listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ClusterError, match="cannot connect to the Ray cluster"):
+            check_reachable(address, timeout_s=5)
+    check_reachable("auto")  # left to Ray
