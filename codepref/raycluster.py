@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from codepref.errors import ClusterError
+from codepref.errors import ClusterError, CodeprefError
 
 
 def import_ray():
@@ -57,3 +57,18 @@ def connect(address: str) -> bool:
     except Exception as e:  # ConnectionError, a bad address, a version mismatch ...
         raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
     return True
+
+
+def lost_errors() -> tuple[type[BaseException], ...]:
+    """The Ray errors that mean an actor or its node is gone (its work must run elsewhere)."""
+    from ray import exceptions as rex
+
+    return (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError)
+
+
+def raise_codepref_cause(error: BaseException) -> None:
+    """Re-raise the codepref error a remote call raised as itself (Ray wraps it in a
+    ``RayTaskError``); return if it was something else, for the caller to re-raise."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, CodeprefError):
+        raise cause from None

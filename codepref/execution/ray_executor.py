@@ -40,7 +40,7 @@ from typing import Any
 from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import ClusterError, CodeprefError
 from codepref.progress import Tick
-from codepref.raycluster import connect, import_ray
+from codepref.raycluster import connect, import_ray, lost_errors, raise_codepref_cause
 from codepref.records import ExecResult, MatrixJob, PassMatrix, Program
 
 #: Seconds between looks for nodes that joined the cluster.
@@ -250,7 +250,7 @@ class RayExecutor:
         ray = import_ray()
         from ray import exceptions as rex
 
-        lost = (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError)
+        lost = lost_errors()
         pending = collections.deque(items[i:i + size] for i in range(0, len(items), size))
         inflight: dict[Any, tuple[str, list]] = {}
         refreshed = time.monotonic()
@@ -275,9 +275,7 @@ class RayExecutor:
                         pending.appendleft(chunk)
                         continue
                     except rex.RayTaskError as e:
-                        cause = getattr(e, "cause", None)
-                        if isinstance(cause, CodeprefError):
-                            raise cause from None
+                        raise_codepref_cause(e)
                         raise
                     yield result
                 if time.monotonic() - refreshed > REFRESH_S:

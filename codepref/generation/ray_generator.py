@@ -29,10 +29,10 @@ import collections
 from collections.abc import Sequence
 from typing import Any
 
-from codepref.errors import ClusterError, CodeprefError
+from codepref.errors import ClusterError
 from codepref.generation.backend import Completion, Request, open_generator
 from codepref.generation.prompts import PromptSpec
-from codepref.raycluster import connect, import_ray
+from codepref.raycluster import connect, import_ray, lost_errors, raise_codepref_cause
 
 START_TIMEOUT_S = 600.0  # a node may have to fetch and load the model first
 
@@ -95,9 +95,7 @@ class RayGenerator:
             infos = ray.get([a.info.remote() for a in self._actors], timeout=START_TIMEOUT_S)
         except ray.exceptions.RayTaskError as e:
             self.close()
-            cause = getattr(e, "cause", None)
-            if isinstance(cause, CodeprefError):
-                raise cause from None
+            raise_codepref_cause(e)
             raise
         first = infos[0]
         self.id = first["id"]
@@ -120,7 +118,7 @@ class RayGenerator:
         ray = import_ray()
         from ray import exceptions as rex
 
-        lost = (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError)
+        lost = lost_errors()
         parts: collections.deque = collections.deque()
         start, size = 0, 0
         for i, r in enumerate(requests):
@@ -150,9 +148,7 @@ class RayGenerator:
                 parts.appendleft((offset, reqs))
                 continue
             except rex.RayTaskError as e:
-                cause = getattr(e, "cause", None)
-                if isinstance(cause, CodeprefError):
-                    raise cause from None
+                raise_codepref_cause(e)
                 raise
             results[offset:offset + len(outs)] = outs
             done += sum(len(r.seeds) for r in reqs)
