@@ -104,21 +104,28 @@ class SandboxConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Where sandbox work runs: this machine's warm pool, or sandbox actors on a Ray cluster.
+    """Where sandbox work and sampling run: this machine, or actors on a Ray cluster.
 
     Attributes:
-        backend: ``local`` (one :class:`~codepref.execution.SandboxPool` here, the default) or
-            ``ray`` (one sandbox actor per node offering ``resource``; needs the ``ray`` extra).
+        backend: where sandbox work runs (the execute stage, evaluation judging): ``local``
+            (one :class:`~codepref.execution.SandboxPool` here, the default) or ``ray`` (one
+            sandbox actor per node offering ``resource``; needs the ``ray`` extra).
         address: the Ray cluster: ``auto`` (the cluster this machine is part of, started with
             ``ray start``) or ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT`` (the GCS).
         resource: the custom Ray resource a node advertises when it has Docker and the
             sandbox image (``ray start --resources '{"codepref_sandbox": 1}'``).
+        generate: sample (the generate stage, evaluation's samples) on one generator actor
+            per node of the cluster at ``address`` that offers ``generator_resource``
+            (:class:`~codepref.generation.ray_generator.RayGenerator`; a GPU each for vLLM),
+            whatever ``backend`` says. False (default): the model is opened here.
+        generator_resource: the custom Ray resource of generator nodes.
         jobs_per_task: matrices sent to an actor in one Ray task (a whole matrix is never split).
         tasks_per_actor: Ray tasks queued on each actor at once (2: one runs while the next
             waits, so no actor idles between tasks).
 
-    The backend changes where cells run, not their results: the records are the same as
-    the local executor's, so ``[cluster]`` is not part of any stage's settings hash.
+    The cluster changes where cells run and which process samples, not the results: the
+    records are the same as here (every sample carries its own seed), so ``[cluster]`` is not
+    part of any stage's settings hash or of an evaluation's cache key.
     """
 
     backend: str = "local"
@@ -126,6 +133,8 @@ class ClusterConfig:
     resource: str = "codepref_sandbox"
     jobs_per_task: int = 8
     tasks_per_actor: int = 2
+    generate: bool = False
+    generator_resource: str = "codepref_generator"
 
     def __post_init__(self) -> None:
         problems = []
@@ -135,6 +144,8 @@ class ClusterConfig:
             problems.append("address must be auto, ray://HOST:PORT or HOST:PORT")
         if not self.resource:
             problems.append("resource must name a custom Ray resource")
+        if not self.generator_resource:
+            problems.append("generator_resource must name a custom Ray resource")
         for name in ("jobs_per_task", "tasks_per_actor"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -218,7 +218,8 @@ class Run:
         out.parent.mkdir(parents=True, exist_ok=True)
         counts = generate_samples(tasks, out, self.generation_config(adapter), progress=self.display.bar("completions"),
                                   extra_header={"tasks": self.config.run.tasks,
-                                                "adapter": str(adapter) if adapter else None})
+                                                "adapter": str(adapter) if adapter else None},
+                                  cluster=self.config.cluster)
         return f"{counts['solution']} solutions, {counts['test']} tests written"
 
     def sandbox_config(self, tasks: list[Task] | None = None, **changes):
@@ -321,7 +322,8 @@ class Run:
                    else self.sandbox_config())
         settings = EvalSettings(benchmark=bench, generation=generation, limit=ev.limit or None, results_path=results,
                                 summary_path=summary_file, data=self.config.run.data_dir or None, sandbox=sandbox,
-                                judge=JudgeSettings(test_timeout_s=judge.test_timeout_s), ks=tuple(ev.ks))
+                                judge=JudgeSettings(test_timeout_s=judge.test_timeout_s), ks=tuple(ev.ks),
+                                cluster=self.config.cluster)
         results.parent.mkdir(parents=True, exist_ok=True)
         from codepref.evaluation.cache import evaluate_cached
 

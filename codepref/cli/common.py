@@ -27,7 +27,8 @@ def sandbox_options(fn):
 
 def cluster_option_for(work: str):
     """A decorator adding ``--cluster-address ADDR``, passing a :class:`~codepref.config.ClusterConfig`
-    (or None) as ``cluster``: given, ``work`` runs on actors of that Ray cluster; left out, here."""
+    (or None) as ``cluster``: given, ``work`` runs on actors of that Ray cluster (sandbox work
+    on ``codepref_sandbox`` nodes, sampling on ``codepref_generator`` nodes); left out, here."""
 
     def decorate(fn):
         @click.option("--cluster-address", default=None, metavar="ADDR",
@@ -39,7 +40,7 @@ def cluster_option_for(work: str):
             if cluster_address:
                 from codepref.config import ClusterConfig
 
-                cluster = ClusterConfig(backend="ray", address=cluster_address)
+                cluster = ClusterConfig(backend="ray", address=cluster_address, generate=True)
             return fn(*args, cluster=cluster, **kwargs)
 
         return wrapper

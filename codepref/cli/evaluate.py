@@ -12,7 +12,7 @@ import dataclasses
 import click
 from click.core import ParameterSource
 
-from codepref.cli.common import data_option, sandbox_options, tqdm_progress
+from codepref.cli.common import cluster_option_for, data_option, sandbox_options, tqdm_progress
 from codepref.evaluation.benchmarks import BENCHMARKS
 from codepref.generation.protocols import PROTOCOLS, protocols_help
 
@@ -64,9 +64,11 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
               help="With --model: sample and judge even when an identical evaluation (same model file, protocol, "
                    "decoding, judge settings and task set) is in the evaluation cache, and do not store this one.")
 @sandbox_options
+@cluster_option_for("the sampling (one actor per node offering codepref_generator) and the judging (nodes "
+                    "offering codepref_sandbox; sqlfix judges here)")
 def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature, limit, max_tokens, prompt_style,
              protocol, k_text, results_path, summary_path, data, tasks_file, allow_empty,
-             test_timeout, min_time_limit, gt_time_limit_factor, no_cache, no_eval_cache, config) -> None:
+             test_timeout, min_time_limit, gt_time_limit_factor, no_cache, no_eval_cache, config, cluster) -> None:
     """Judge samples on a benchmark and print pass@k.
 
     HumanEval and MBPP are judged like openai/human-eval (the program must run its tests
@@ -88,6 +90,9 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     sqlfix (SQL debugging on SQLite, databases from --data) judges one predicted fix per
     task like `codepref sql evaluate` and prints the success rate overall and per category
     (its pass@1); with --model the fixes are predicted first (greedy by default).
+
+    With --cluster-address the samples are made on the generator nodes of a Ray cluster and
+    judged on its sandbox nodes (docs/scaling.md); the results are the same as here.
 
     \b
     Examples:
@@ -141,7 +146,8 @@ def evaluate(benchmark, samples, model, adapter, backend, n_samples, temperature
     settings = EvalSettings(benchmark=benchmark, samples=samples,
                             generation=sampling.generation_config(bench.language) if sampling else None, limit=limit,
                             results_path=results_path, summary_path=summary_path, data=data, tasks_path=tasks_file,
-                            sandbox=config, judge=judge, ks=tuple(ks), allow_empty=allow_empty, cache=not no_cache)
+                            sandbox=config, judge=judge, ks=tuple(ks), allow_empty=allow_empty, cache=not no_cache,
+                            cluster=cluster)
     if sampling is not None:
         chosen = settings.generation.protocol or "auto"
         click.echo(f"sampling {sampling.n} sample(s) per task from {model} (protocol {chosen}) into "

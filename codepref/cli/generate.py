@@ -69,18 +69,9 @@ def generate(tasks_spec, out_path, model, backend, n_solutions, n_tests, test_sa
     tasks, header = load_tasks(tasks_spec, data)
     if limit is not None:
         tasks = tasks[:limit]
-    generator = None
-    if cluster is not None:  # one actor per node offering codepref_generator (a GPU each for vllm)
-        from codepref.generation.ray_generator import RayGenerator
-
-        generator = RayGenerator(config.backend, config.model, config.backend_options, address=cluster.address,
-                                 num_gpus=1 if config.backend == "vllm" else 0)
-    try:
-        counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),
-                                  extra_header=header, generator=generator)
-    finally:
-        if generator is not None:
-            generator.close()
+    # with a cluster: one actor per node offering codepref_generator (a GPU each for vllm)
+    counts = generate_samples(tasks, out_path, config, progress=tqdm_progress("completions"),
+                              extra_header=header, cluster=cluster)
     if counts:
         stated = f", {counts['prompt_tests']} of them stated in the prompts" if counts["prompt_tests"] else ""
         click.echo(f"wrote {counts['solution']} solutions and {counts['test']} tests{stated} for {len(tasks)} tasks "

@@ -13,11 +13,14 @@ def _default_run_dir(name: str) -> str:
     return f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _run(config_path, overrides, run_dir, dry_run) -> None:
+def _run(config_path, overrides, run_dir, dry_run, cluster_address=None) -> None:
     from codepref.pipeline import Display, run_pipeline
     from codepref.runconfig import config_hash, load_run_config
 
-    config = load_run_config(config_path, list(overrides))
+    overrides = list(overrides)
+    if cluster_address:  # the same as the three --set lines
+        overrides += ["cluster.backend=ray", f"cluster.address={cluster_address!r}", "cluster.generate=true"]
+    config = load_run_config(config_path, overrides)
     run_dir = run_dir or _default_run_dir(config.run.name)
     if dry_run:
         import json
@@ -36,17 +39,25 @@ def _run(config_path, overrides, run_dir, dry_run) -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="The run directory (default runs/NAME-TIMESTAMP). Rerun with the same one to resume.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and its hash; run nothing.")
-def run(config, overrides, run_dir, dry_run):
+@click.option("--cluster-address", default=None, metavar="ADDR",
+              help="Sample on the generator nodes and run the sandbox work on the sandbox nodes of the Ray "
+                   "cluster at ADDR (auto, HOST:PORT or ray://HOST:PORT; needs the ray extra; docs/scaling.md): "
+                   "the same as --set cluster.backend=ray --set cluster.address=ADDR --set cluster.generate=true. "
+                   "Training runs here.")
+def run(config, overrides, run_dir, dry_run, cluster_address):
     """Run generate -> execute -> rank -> train -> evaluate, for one or more rounds.
 
     CONFIG is a TOML file with [run] [generate] [sandbox] [execute] [rank] [train] [evaluate]
-    sections, or the name of a shipped config (quickstart, paper-scale, sql). Without it the
-    embedded quickstart runs. Every problem of the config is reported at once.
+    [cluster] sections, or the name of a shipped config (quickstart, learn, paper-scale, sql,
+    cpp, javascript). Without it the embedded quickstart runs. Every problem of the config is
+    reported at once.
 
     Rerunning with the same --run-dir skips finished stages, resumes a half-written one, and
-    redoes the stages downstream of a changed setting (saying so).
+    redoes the stages downstream of a changed setting (saying so). Where the work runs
+    ([cluster], --cluster-address) is not a setting of any stage: a run started here can be
+    finished on a cluster.
     """
-    _run(config, overrides, run_dir, dry_run)
+    _run(config, overrides, run_dir, dry_run, cluster_address)
 
 
 @click.command("quickstart")

@@ -37,7 +37,7 @@ from codepref.evaluation.judges import EVAL_MEMORY_MB, JudgeSettings
 from codepref.registry import Registry
 
 if TYPE_CHECKING:
-    from codepref.config import GenerationConfig, SandboxConfig
+    from codepref.config import ClusterConfig, GenerationConfig, SandboxConfig
     from codepref.records import Task
 
 #: ``progress(unit) -> start(done, total) -> tick(n)``, e.g. ``codepref.cli.common.tqdm_progress``.
@@ -126,6 +126,10 @@ class EvalSettings:
         ks: the k of pass@k (``sqlfix`` reports pass@1 only).
         allow_empty: score empty samples as failures instead of refusing the file.
         cache: reuse the measured runtimes of canonical solutions (HumanEval+, MBPP+).
+        cluster: where the samples are made (``cluster.generate``: on generator actors) and
+            judged (``cluster.backend = "ray"``: on sandbox actors) instead of here; None:
+            here. ``sqlfix`` judges here whatever it says (its databases are mounted from this
+            machine). Not part of the evaluation cache key: it changes where, not what.
     """
 
     benchmark: str
@@ -141,6 +145,7 @@ class EvalSettings:
     ks: tuple[int, ...] = (1, 10, 100)
     allow_empty: bool = False
     cache: bool = True
+    cluster: ClusterConfig | None = None
 
 
 class BenchmarkJudge(Protocol):
@@ -167,8 +172,9 @@ class BenchmarkJudge(Protocol):
         ...
 
     def sample(self, tasks: list[Task], path: Path, config: GenerationConfig, *, benchmark: str,
-               progress: Progress | None = None) -> None:
-        """Write a model's samples for ``tasks`` into ``path`` (resumable)."""
+               progress: Progress | None = None, cluster: ClusterConfig | None = None) -> None:
+        """Write a model's samples for ``tasks`` into ``path`` (resumable; on the generator
+        actors of ``cluster`` when ``cluster.generate``)."""
         ...
 
     def evaluate(self, settings: EvalSettings, progress: Progress | None = None) -> dict[str, Any]:
@@ -198,11 +204,11 @@ class TestsJudge:
         return samples_beside(results_path)
 
     def sample(self, tasks: list[Task], path: Path, config: GenerationConfig, *, benchmark: str,
-               progress: Progress | None = None) -> None:
+               progress: Progress | None = None, cluster: ClusterConfig | None = None) -> None:
         from codepref.generation.stage import generate_samples
 
         generate_samples(tasks, path, config, progress=progress("completions") if progress else None,
-                         extra_header={"tasks": benchmark})
+                         extra_header={"tasks": benchmark}, cluster=cluster)
 
     def evaluate(self, settings: EvalSettings, progress: Progress | None = None) -> dict[str, Any]:
         from codepref.evaluation.run import evaluate
@@ -210,12 +216,12 @@ class TestsJudge:
         generate = None
         if settings.generation is not None:
             generate = functools.partial(self.sample, config=settings.generation, benchmark=settings.benchmark,
-                                         progress=progress)
+                                         progress=progress, cluster=settings.cluster)
         return evaluate(settings.benchmark, settings.samples, results_path=settings.results_path,
                         summary_path=settings.summary_path, config=settings.sandbox, ks=settings.ks,
                         judge=settings.judge, data_dir=settings.data, tasks_path=settings.tasks_path,
                         allow_empty=settings.allow_empty, generate=generate, limit=settings.limit,
-                        progress=progress, cache=settings.cache)
+                        progress=progress, cache=settings.cache, cluster=settings.cluster)
 
     def report(self, summary: dict[str, Any]) -> tuple[list[str], list[str]]:
         from codepref.evaluation.run import format_table

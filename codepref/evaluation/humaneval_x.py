@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codepref.config import SandboxConfig
+from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import InputError
 from codepref.evaluation.benchmarks import EvalSettings, Progress, TestsJudge
 from codepref.evaluation.samples import SampleRef, read_samples
@@ -93,7 +93,8 @@ class HumanEvalXJudge(TestsJudge):
                 raise InputError("give a samples file, or a model to generate samples and an output path")
             samples = samples_beside(settings.results_path)
             tasks = task_set.tasks[:settings.limit] if settings.limit else task_set.tasks
-            self.sample(tasks, Path(samples), settings.generation, benchmark=settings.benchmark, progress=progress)
+            self.sample(tasks, Path(samples), settings.generation, benchmark=settings.benchmark, progress=progress,
+                        cluster=settings.cluster)
             allow_empty = True
         results_path = Path(settings.results_path or default_outputs(samples, settings.benchmark)[0])
         summary_path = Path(settings.summary_path or summary_beside(results_path))
@@ -108,7 +109,7 @@ class HumanEvalXJudge(TestsJudge):
         try:
             todo = [t for t in by_task if t not in done]
             if todo:
-                self._judge([by_id[t] for t in todo], by_task, out, config, timeout, progress)
+                self._judge([by_id[t] for t in todo], by_task, out, config, timeout, progress, settings.cluster)
             out.finalize()
         finally:
             out.close()
@@ -121,9 +122,10 @@ class HumanEvalXJudge(TestsJudge):
 
     @staticmethod
     def _judge(tasks: list[Task], by_task: dict[str, list[SampleRef]], out: ResumableJsonl, config: SandboxConfig,
-               timeout: float, progress: Progress | None) -> None:
-        """Run every sample's program; append each task's line once all its samples are judged."""
-        from codepref.execution.pool import SandboxPool
+               timeout: float, progress: Progress | None, cluster: ClusterConfig | None = None) -> None:
+        """Run every sample's program (here, or on the sandbox actors of ``cluster``); append
+        each task's line once all its samples are judged."""
+        from codepref.execution.executor import open_executor
 
         programs, owner = [], {}
         for task in tasks:
@@ -134,7 +136,7 @@ class HumanEvalXJudge(TestsJudge):
         tick = progress("programs")(0, len(programs)) if progress else None
         pending = {t.id: len(by_task[t.id]) for t in tasks}
         rows: dict[str, list[dict[str, Any]]] = {t.id: [] for t in tasks}
-        with SandboxPool(config) as pool:
+        with open_executor(None, config, cluster) as pool:
             for result in pool.iter_run(programs, tick):
                 task, ref = owner[result.id]
                 verdict = status(task, result)

@@ -17,7 +17,6 @@ samples file; the generated file is then judged like any other.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from codepref import __version__
-from codepref.config import SandboxConfig
+from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import InputError
 from codepref.evaluation.judges import EVAL_MEMORY_MB, JudgeSettings, build_job, is_plus, verdicts
 from codepref.evaluation.passk import pass_at_k
@@ -67,7 +66,7 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
              ks: list[int] | tuple[int, ...] = (1, 10, 100), judge: JudgeSettings | None = None,
              data_dir: str | None = None, tasks_path: str | None = None, allow_empty: bool = False,
              generate: Generate | None = None, limit: int | None = None, pool=None, progress: Progress | None = None,
-             cache: bool = True) -> dict[str, Any]:
+             cache: bool = True, cluster: ClusterConfig | None = None) -> dict[str, Any]:
     """Judge the samples of ``benchmark`` and return the summary (also written as JSON).
 
     Args:
@@ -84,8 +83,10 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
         generate: makes the samples file from the tasks (``--model``), when ``samples`` is
             None it is called with a path beside ``results_path``.
         limit: with ``generate``, only the first ``limit`` tasks (a quick check).
-        pool: a running :class:`~codepref.execution.SandboxPool` (one is made if None).
+        pool: a running :class:`~codepref.execution.SandboxPool` or other executor (if None,
+            one of ``cluster`` is made: a local pool, or sandbox actors on a Ray cluster).
         progress: progress-bar factory; cache: use the reference-time cache.
+        cluster: where to judge when ``pool`` is None (:class:`~codepref.config.ClusterConfig`).
 
     Raises:
         InputError: bad samples, unknown ids, a task without tests; UnknownNameError: an
@@ -128,7 +129,7 @@ def evaluate(benchmark: str, samples: str | os.PathLike[str] | None, *, results_
     try:
         todo = [by_id[t] for t in by_task if t not in done]
         if todo:
-            _judge(todo, by_task, out, config, judge, pool, progress, task_set.name, cache)
+            _judge(todo, by_task, out, config, judge, pool, progress, task_set.name, cache, cluster)
         out.finalize()
     finally:
         out.close()
@@ -147,11 +148,12 @@ def samples_protocol(samples: str | os.PathLike[str]) -> str | None:
 
 
 def _judge(todo: list[Task], by_task: dict[str, list[SampleRef]], out: ResumableJsonl, config: SandboxConfig,
-           judge: JudgeSettings, pool, progress: Progress | None, set_name: str, cache: bool) -> None:
+           judge: JudgeSettings, pool, progress: Progress | None, set_name: str, cache: bool,
+           cluster: ClusterConfig | None) -> None:
     from codepref.evaluation.reference import reference_times
-    from codepref.execution import SandboxPool
+    from codepref.execution.executor import open_executor
 
-    with contextlib.nullcontext(pool) if pool is not None else SandboxPool(config) as p:
+    with open_executor(pool, config, cluster) as p:
         plus = [t for t in todo if is_plus(t)]
         times: dict[str, dict[str, list[float]]] = {}
         if plus:

@@ -32,6 +32,7 @@ Ray is imported only here, and only when this backend is chosen.
 from __future__ import annotations
 
 import collections
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,8 @@ from codepref.errors import ClusterError, CodeprefError
 from codepref.progress import Tick
 from codepref.raycluster import connect, import_ray, lost_errors, raise_codepref_cause
 from codepref.records import ExecResult, MatrixJob, PassMatrix, Program
+
+log = logging.getLogger("codepref.cluster")
 
 #: Seconds between looks for nodes that joined the cluster.
 REFRESH_S = 10.0
@@ -228,6 +231,10 @@ class RayExecutor:
         if problems and first:
             raise ClusterError(problems[0] if len(problems) == 1 else
                                f"{len(problems)} sandbox nodes refused:\n  " + "\n  ".join(problems))
+        added = [n for n in started if n in self._actors]
+        if added:
+            log.info("sandbox work on %d actor(s) of the Ray cluster at %s (%d containers)%s", len(added),
+                     self.cluster.address, sum(self._workers[n] for n in added), "" if first else ", joined late")
 
     def _drop(self, node_id: str) -> None:
         actor = self._actors.pop(node_id, None)

@@ -26,6 +26,7 @@ Ray is imported only here, and only when this generator is made.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from codepref.errors import ClusterError
 from codepref.generation.backend import Completion, Request, open_generator
 from codepref.generation.prompts import PromptSpec
 from codepref.raycluster import connect, import_ray, lost_errors, raise_codepref_cause
+
+log = logging.getLogger("codepref.cluster")
 
 START_TIMEOUT_S = 600.0  # a node may have to fetch and load the model first
 
@@ -98,6 +101,7 @@ class RayGenerator:
             raise_codepref_cause(e)
             raise
         first = infos[0]
+        log.info("sampling %s on %d generator actor(s) of the Ray cluster at %s", model, len(self._actors), address)
         self.id = first["id"]
         self.prefill_chat = first["prefill_chat"]
         self.chat_default = first["chat_default"]

