@@ -1,0 +1,119 @@
+"""The learning experiment's record, from a finished ``codepref run`` directory.
+
+Reads a run directory (``codepref run learn --run-dir RUN``), compares its ``before`` with its
+last round's evaluation task by task (:mod:`codepref.evaluation.compare`: pass@1, the paired
+bootstrap 95% CI of the difference, exact McNemar p, per benchmark and pooled), and
+
+* with ``--out DIR``, writes what anyone needs to recompute that comparison: per benchmark
+  and side one compact JSONL (``DIR/<bench>.before.jsonl``, ``DIR/<bench>.after.jsonl``;
+  lines ``{"task_id", "passed"}``, greedy, one line per task) and ``DIR/summary.json``
+  (``{"pooled": {"before", "after", "delta", "ci_low", "ci_high", "mcnemar_p"}, "<bench>":
+  {...}}``, fractions);
+* prints a Markdown block for ``benchmarks/results/learning_effect.md``: the config and its
+  hash, the model file's and task sets' sha256, every stage's wall time on this machine,
+  the pairs made, the training's last metrics, and the before/after table.
+
+Recompute the committed comparison from the committed files alone::
+
+    codepref compare benchmarks/results/learning_effect/humaneval+.before.jsonl \\
+        benchmarks/results/learning_effect/humaneval+.after.jsonl
+
+Usage::
+
+    python benchmarks/learning_effect.py --run-dir RUN [--out benchmarks/results/learning_effect] [--name main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from codepref.evaluation.compare import compare, load_evaluation, run_evaluations, summary
+from codepref.records import iter_jsonl, read_header, write_text_atomic
+
+
+def compact_lines(results_file: Path) -> list[dict]:
+    """``{"task_id", "passed"}`` per task of a greedy results file (one sample per task)."""
+    out = []
+    for _, r in iter_jsonl(results_file):
+        if r["n"] + r.get("excluded", 0) != 1:
+            raise SystemExit(f"{results_file}: task {r['task_id']} has {r['n']} samples; the record is for greedy "
+                             "evaluations with one sample per task")
+        out.append({"task_id": r["task_id"], "passed": bool(r["correct"])})
+    return sorted(out, key=lambda x: x["task_id"])
+
+
+def stage_walls(run_dir: Path) -> list[tuple[str, float | None, str, str]]:
+    """(stage, wall seconds, status, note) from the run's ledger."""
+    ledger = json.loads((run_dir / "ledger.json").read_text())["stages"]
+    return [(k, v.get("wall_s"), v["status"], v.get("note", "")) for k, v in ledger.items()]
+
+
+def model_sha256(run_dir: Path) -> str | None:
+    """The model file's sha256 as the evaluation cache recorded it (None if not cached)."""
+    from codepref.evaluation.cache import cache_root
+
+    for summary_file in sorted((run_dir / "eval").glob("*/*.summary.json")):
+        key = (json.loads(summary_file.read_text()).get("eval_cache") or {}).get("key")
+        key_file = cache_root() / key / "key.json" if key else None
+        if key_file and key_file.is_file():
+            return (json.loads(key_file.read_text()).get("model") or {}).get("sha256")
+    return None
+
+
+def markdown(run_dir: Path, name: str, comparison, after_name: str) -> str:
+    config = json.loads((run_dir / "config.json").read_text())
+    lines = [f"### {name}", "", f"- run: `codepref run {config['run']['name']}`, config sha256 "
+             f"`{(run_dir / 'config.sha256').read_text().strip()[:16]}`"]
+    sha = model_sha256(run_dir)
+    lines.append(f"- model: `{config['generate']['model']}` ({config['generate']['backend']})"
+                 + (f", file sha256 `{sha[:16]}`" if sha else ""))
+    for f in sorted((run_dir / "eval" / "before").glob("*.results.jsonl")):
+        ts = ((read_header(f) or {}).get("settings") or {}).get("task_set") or {}
+        lines.append(f"- {ts.get('name')} {ts.get('version')}: {ts.get('tasks')} tasks, sha256 "
+                     f"`{str(ts.get('sha256'))[:16]}`")
+    pairs = sorted(run_dir.glob("round*/pairs.jsonl"))
+    for p in pairs:
+        n = sum(1 for _ in iter_jsonl(p))
+        lines.append(f"- {p.parent.name}: {n} training records ({config['rank']['format']}, "
+                     f"scorer {config['rank']['scorer']})")
+    lines += ["", "| stage | wall | status | note |", "|---|---|---|---|"]
+    for stage, wall, status, note in stage_walls(run_dir):
+        lines.append(f"| {stage} | {'-' if wall is None else f'{wall / 60:.1f} min'} | {status} | {note} |")
+    lines += ["", f"before vs {after_name} (paired bootstrap {comparison.resamples} resamples, seed "
+              f"{comparison.seed}; exact McNemar):", "",
+              "| benchmark | tasks | before | after | delta | 95% CI | McNemar p | won | lost |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    rows = list(comparison.benchmarks.values()) + ([comparison.pooled] if comparison.pooled else [])
+    for c in rows:
+        p = "-" if c.mcnemar_p is None else f"{c.mcnemar_p:.3g}"
+        lines.append(f"| {c.benchmark} | {c.tasks} | {c.before:.1%} | {c.after:.1%} | {100 * c.delta:+.1f} | "
+                     f"[{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] | {p} | {len(c.won)} | {len(c.lost)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, type=Path, help="a finished codepref run directory")
+    ap.add_argument("--out", type=Path, default=None, help="write the per-task JSONL files and summary.json here")
+    ap.add_argument("--name", default="main run", help="the heading of the Markdown block")
+    args = ap.parse_args()
+    evals = run_evaluations(args.run_dir)
+    if "before" not in evals or len(evals) < 2:
+        raise SystemExit(f"{args.run_dir}: needs eval/before and a round's evaluation, has {', '.join(evals)}")
+    after_name = list(evals)[-1]
+    before, after = load_evaluation(evals["before"]), load_evaluation(evals[after_name])
+    comparison = compare(before, after, pool=True, a_name=str(evals["before"]), b_name=str(evals[after_name]))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for bench in comparison.benchmarks:
+            for side, ev in (("before", before), ("after", after)):
+                lines = compact_lines(Path(ev[bench].source))
+                write_text_atomic(args.out / f"{bench}.{side}.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
+        write_text_atomic(args.out / "summary.json", json.dumps(summary(comparison), indent=2) + "\n")
+    print(markdown(args.run_dir, args.name, comparison, after_name))
+
+
+if __name__ == "__main__":
+    main()
