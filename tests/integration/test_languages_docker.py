@@ -63,13 +63,19 @@ def test_first_humaneval_x_canonical_solutions_pass(language, shared_data, reque
     assert _canonical(pool, _tasks(language, shared_data)[:12]) == {}
 
 
+# Canonical solutions that fail upstream's own tests: JS/112 returns `(z, false)` (a boolean, not
+# the [string, boolean] the tests expect), JS/155 counts the parity of the whole number instead
+# of each digit's, JS/162's tests require the npm module js-md5 (not in the image).
+UPSTREAM_FAILURES = {"cpp": set(), "javascript": {"JavaScript/112", "JavaScript/155", "JavaScript/162"}}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("language", ["cpp", "javascript"])
 def test_all_humaneval_x_canonical_solutions_pass(language, shared_data, request):
     pool = _pool_of(request, language)
     tasks = _tasks(language, shared_data)
     assert len(tasks) == 164
-    assert _canonical(pool, tasks) == {}
+    assert set(_canonical(pool, tasks)) == UPSTREAM_FAILURES[language]
 
 
 WRONG = {"cpp": "    return false;\n}\n", "javascript": "  return false\n}\n"}
