@@ -99,3 +99,29 @@ def convert_adapter(adapter_dir: str | os.PathLike[str], base_gguf: str | os.Pat
     writer.close()
     os.replace(tmp, out)
     return out
+
+
+def adapter_backend_options(backend: str, model: str, adapter: str | os.PathLike[str]) -> dict[str, str]:
+    """The backend option that makes ``backend`` sample ``model`` with the peft adapter ``adapter``.
+
+    llama.cpp loads GGUF LoRA files: the peft folder is converted once into
+    ``ADAPTER/adapter.gguf`` (:func:`convert_adapter`, against the model's GGUF) and reused
+    afterwards. ``hf`` and ``vllm`` take the folder itself.
+
+    Raises:
+        ConfigError: a backend that cannot apply an adapter (``openai``).
+        InputError: not a peft LoRA folder.
+    """
+    from codepref.errors import ConfigError
+
+    adapter = Path(adapter)
+    if backend == "llamacpp":
+        target = adapter / "adapter.gguf"
+        if not target.is_file():
+            from codepref.generation.models import resolve
+
+            convert_adapter(adapter, resolve(model).gguf(fetch_missing=True), target)
+        return {"lora": str(target)}
+    if backend in ("hf", "vllm"):
+        return {"adapter": str(adapter)}
+    raise ConfigError([f"backend {backend!r} cannot sample from a trained adapter; use llamacpp, hf or vllm"])

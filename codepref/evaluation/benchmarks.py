@@ -51,7 +51,8 @@ class ModelSampling:
     Attributes:
         model: a packaged model name, ``.gguf`` file, folder, Hugging Face id or served name.
         backend: ``llamacpp``, ``hf``, ``openai`` or ``vllm``.
-        adapter: a LoRA adapter folder (hf and vllm backends), or None.
+        adapter: a peft LoRA adapter folder (``codepref train`` output), or None; llama.cpp
+            samples with a GGUF copy of it made once inside the folder.
         n: samples per task (the n of pass@k).
         temperature: sampling temperature (0 = greedy).
         max_tokens: most new tokens per sample; None for the protocol's default.
@@ -99,10 +100,15 @@ class ModelSampling:
 
         protocol = self.chosen_protocol(language)
         max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens(protocol)
+        options = {}
+        if self.adapter:
+            from codepref.lora_gguf import adapter_backend_options
+
+            options = adapter_backend_options(self.backend, self.model, self.adapter)
         return from_mapping(GenerationConfig, {
             "model": self.model, "backend": self.backend, "n_solutions": self.n, "n_tests": 0, "test_samples": 0,
             "temperature": self.temperature, "max_tokens": max_tokens, "prompt_style": self.prompt_style,
-            "protocol": protocol, "backend_options": {"adapter": self.adapter} if self.adapter else {}})
+            "protocol": protocol, "backend_options": options})
 
 
 @dataclass(frozen=True)

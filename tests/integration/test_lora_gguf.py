@@ -91,3 +91,47 @@ def test_converted_adapter_moves_llamacpp_like_transformers(tmp_path, monkeypatc
     assert corr > corr_wrong + 0.2, f"the permutation does not matter? ({corr:.3f} vs {corr_wrong:.3f})"
     ratio = np.abs(d_cpp).mean() / np.abs(d_hf).mean()
     assert 0.5 < ratio < 2.0, f"llama.cpp's change is {ratio:.2f}x transformers' (alpha/r scale?)"
+
+
+@pytest.mark.docker
+def test_evaluate_samples_through_a_trained_adapter_with_llamacpp(tmp_path):
+    """``codepref evaluate --adapter`` with the llama.cpp backend converts the peft folder once
+    (``adapter.gguf`` inside it) and samples through it: a strong random adapter changes the
+    greedy answer; the evaluation is not taken from (or put into) the evaluation cache."""
+    pytest.importorskip("llama_cpp", reason="needs codepref[cpu]")
+    pytest.importorskip("peft", reason="needs codepref[train]")
+    import json
+
+    import torch
+    from click.testing import CliRunner
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from codepref.cli import main
+    from codepref.records import iter_jsonl
+    from codepref.training.models import resolve_base
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(resolve_base("smollm2-135m-instruct").path, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                                  init_lora_weights=False))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(20.0)
+    peft_model.save_pretrained(tmp_path / "adapter")
+
+    def evaluate(name: str, *extra: str):
+        out = tmp_path / f"{name}.results.jsonl"
+        r = CliRunner().invoke(main, ["evaluate", "-b", "humaneval", "--model", "smollm2-135m-instruct", "--limit",
+                                      "1", "--max-tokens", "24", "--k", "1", "--workers", "1", "--out", str(out),
+                                      "--no-eval-cache", *extra])
+        assert r.exit_code == 0, r.output
+        return r, [s["continuation"] for _, s in iter_jsonl(tmp_path / f"{name}.samples.jsonl")]
+
+    _, base = evaluate("base")
+    r, adapted = evaluate("adapted", "--adapter", str(tmp_path / "adapter"))
+    assert (tmp_path / "adapter" / "adapter.gguf").is_file()
+    assert base[0].strip() and adapted != base, "the adapter did not change the answer"
+    summary = json.loads((tmp_path / "adapted.summary.json").read_text())
+    assert summary["tasks"] == 1
