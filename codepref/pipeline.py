@@ -203,7 +203,7 @@ class Run:
         overlaps = guard(tasks, benchmarks, allow=self.config.run.allow_contamination)
         if overlaps:  # only reached when allowed
             self.display.note(f"training prompts overlap the benchmarks ({len(overlaps)}; allowed by "
-                              f"[run] allow_contamination): {describe(overlaps, limit=3)}")
+                              f"[run] allow_contamination):\n{describe(overlaps, limit=3)}")
 
     def generation_config(self, adapter: Path | None, **changes):
         """``[generate]`` with the adapter of the previous round as a backend option."""
@@ -481,7 +481,8 @@ class Display:
         self.echo(f"==> {self._pos()}{name}: complete, skipped")
 
     def note(self, text: str) -> None:
-        self.echo(f"    {text}")
+        """``text`` indented under the current stage (every line of it)."""
+        self.echo("\n".join(f"    {line}" for line in text.splitlines()))
 
     def bar(self, unit: str):
         """A ``progress(done, total) -> tick(n)`` factory labelled with the current stage."""
