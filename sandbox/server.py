@@ -23,7 +23,12 @@ Requests and replies:
   with the argument ``j`` appended to ``argv``, each run a fresh sandboxed process. A failed
   build gives the whole row its outcome without running anything; the reply's
   ``build_stderr`` keeps the compiler's message. Replies of built programs say ``builds``
-  (how many builds the server ran for them: 1).
+  (how many builds the server ran for them). With ``skip_test_arg`` (e.g.
+  ``"-DCODEPREF_SKIP_TEST_{j}"``) a failed build whose compiler errors all lie inside tests
+  (the lines between ``codepref-test-begin J`` and ``codepref-test-end J`` markers) is
+  built again with that argument for each such test (up to :data:`SKIP_ROUNDS` times): a
+  test that does not compile then fails alone (``failed``, not run; listed in the reply's
+  ``skipped_tests``) instead of failing every test of the row.
 * ``{"op": "matrix", "setup", "solutions": [...], "tests": [...], "timeouts": [...]}`` (Python
   only) -> one ``{"op": "row", "index": i, "outcomes": [...], "durations": [...]}`` per
   solution, then ``{"op": "done"}``. Each solution is loaded once in a *loader* child; each
@@ -73,6 +78,7 @@ import types
 MAX_FRAME = 256 * 1024 * 1024
 KILL_FACTOR = 16  # a program writing more than KILL_FACTOR x the output cap is killed
 GRACE_S = 0.5  # extra wall-clock the server grants a matrix loader per cell before killing it
+SKIP_ROUNDS = 3  # builds of a row without its non-compiling tests, at most
 
 # How a Python child tells the server why it ended (one byte on the tag pipe).
 TAG_OK, TAG_ASSERT, TAG_EXC, TAG_MEMORY, TAG_EXIT = b"P", b"A", b"E", b"M", b"X"
@@ -234,6 +240,52 @@ def clean_workdirs(keep: tuple[str, ...] = ()) -> None:
                     os.unlink(path)
             except OSError:
                 pass
+
+
+def test_ranges(code: str) -> dict[int, tuple[int, int]]:
+    """Test index -> (first, last) line (1-based) between its ``codepref-test-begin J`` and
+    ``codepref-test-end J`` markers in an assembled program."""
+    starts: dict[int, int] = {}
+    ranges: dict[int, tuple[int, int]] = {}
+    for n, line in enumerate(code.splitlines(), 1):
+        for marker, table in (("codepref-test-begin ", starts), ("codepref-test-end ", None)):
+            at = line.find(marker)
+            if at < 0:
+                continue
+            word = line[at + len(marker):].split()[:1]
+            if not word or not word[0].isdigit():
+                continue
+            j = int(word[0])
+            if table is not None:
+                table[j] = n
+            elif j in starts:
+                ranges[j] = (starts[j], n)
+    return ranges
+
+
+def failing_tests(stderr: str, filename: str, ranges: dict[int, tuple[int, int]]) -> set[int]:
+    """The tests a compiler's errors lie in: the lines of ``filename`` that its ``error``,
+    ``fatal error`` and ``required from here`` lines name (``FILE:LINE:COL: ...``, gcc and
+    clang). Empty when none names the file, or when one lies outside every test (the
+    solution itself does not compile: the row fails as a whole)."""
+    lines = []
+    for text in stderr.splitlines():
+        head, sep, rest = text.partition(": ")
+        parts = head.rsplit(":", 2)
+        if not sep or len(parts) != 3 or not parts[1].isdigit():
+            continue
+        if not (rest.startswith(("error", "fatal error")) or rest.strip().startswith("required from here")):
+            continue
+        if os.path.basename(parts[0]) != filename:
+            continue
+        lines.append(int(parts[1]))
+    tests = set()
+    for n in lines:
+        owner = [j for j, (a, b) in ranges.items() if a <= n <= b]
+        if not owner:
+            return set()
+        tests.add(owner[0])
+    return tests
 
 
 def decode(data: bytes) -> str:
@@ -538,20 +590,39 @@ class Server:
     def run_built_matrix(self, request: dict) -> None:
         """Build each program once, then run it once per test (see the module docstring)."""
         timeouts = [float(t) for t in request["timeouts"]]
+        skip_arg = request.get("skip_test_arg") or ""
         for i, code in enumerate(request["programs"]):
             program = {"mode": "argv", "code": code, "filename": request.get("filename", "program"),
-                       "build": request["build"], "build_timeout_s": request.get("build_timeout_s", 30.0)}
+                       "build": list(request["build"]), "build_timeout_s": request.get("build_timeout_s", 30.0)}
             src = self.write_source(program)
             keep: tuple[str, ...] = (os.path.dirname(src),)
             reply = {"op": "row", "index": i, "outcomes": [], "durations": [], "builds": 1}
             try:
                 failure, bin_dir = self.build(program, src, keep)
+                first, skipped = failure, set()
+                ranges = test_ranges(code) if skip_arg and failure is not None else {}
+                for _ in range(SKIP_ROUNDS if ranges else 0):
+                    bad = failing_tests(failure["stderr"], program["filename"], ranges)
+                    if not bad or bad <= skipped:
+                        break
+                    skipped |= bad
+                    program["build"] = list(request["build"]) + [skip_arg.format(j=j) for j in sorted(skipped)]
+                    failure, bin_dir = self.build(program, src, keep)
+                    reply["builds"] += 1
+                    if failure is None:
+                        break
                 if failure is not None:
                     reply.update(outcomes=[failure["outcome"]] * len(timeouts), durations=[0.0] * len(timeouts),
-                                 build_stderr=failure["stderr"])
+                                 build_stderr=first["stderr"])
                 else:
+                    if skipped:
+                        reply.update(skipped_tests=sorted(skipped), build_stderr=first["stderr"])
                     keep += (bin_dir,)
                     for j, timeout in enumerate(timeouts):
+                        if j in skipped:
+                            reply["outcomes"].append("failed")
+                            reply["durations"].append(0.0)
+                            continue
                         cell = {"mode": "argv", "argv": [*request["argv"], str(j)], "timeout_s": timeout,
                                 "bin": bin_dir}
                         result = self.spawn(cell, src, keep)

@@ -29,6 +29,7 @@ from codepref.records import ExecResult, MatrixJob, Outcome, PassMatrix, Program
 
 Emit = Callable[[Any], None]
 GRACE_S = 0.5  # must match sandbox/server.py
+SKIP_ROUNDS = 3  # must match sandbox/server.py: rebuilds of a row without its non-compiling tests
 
 
 class _Slot:
@@ -339,7 +340,8 @@ class SandboxPool:
     def _matrix_unit_built(self, slot: _Slot, job: MatrixJob, language: Language, sols: list[int],
                            emit: Callable) -> None:
         timeouts = self._cell_timeouts(job)
-        per_row = language.build_timeout_s + sum(timeouts) + GRACE_S * (len(timeouts) + 1) + SLACK_S
+        builds = 1 + (SKIP_ROUNDS if language.skip_test_arg else 0)  # and again without non-compiling tests
+        per_row = builds * language.build_timeout_s + sum(timeouts) + GRACE_S * (len(timeouts) + 1) + SLACK_S
         prefix = f"{job.setup}\n" if job.setup else ""
         assemble = language.assemble_tests
         assert assemble is not None
@@ -348,7 +350,7 @@ class SandboxPool:
             return {"op": "built_matrix", "filename": language.filename, "build": list(language.build),
                     "build_timeout_s": language.build_timeout_s, "argv": list(language.argv),
                     "programs": [assemble(prefix + job.solutions[i], job.tests) for i in sent],
-                    "timeouts": timeouts}, per_row
+                    "timeouts": timeouts, "skip_test_arg": language.skip_test_arg}, per_row
 
         def row(i: int, reply: dict) -> None:
             self._count_builds(reply)

@@ -103,6 +103,11 @@ class Language:
             a matrix compiles each solution once with all its tests (N compiles for N x M
             cells) and runs every cell as its own process; without it, each cell is
             ``assemble(solution, test)`` built and run on its own.
+        skip_test_arg: with ``assemble_tests``: a build argument (``{j}``: the test index)
+            that leaves test ``j`` out, for tests marked ``codepref-test-begin J`` ...
+            ``codepref-test-end J`` in the assembled program; a row whose build fails only
+            inside tests is built again without them, and they fail alone (empty: the row
+            fails as a whole).
         packages: Debian packages the programs need beyond the base image (python3,
             sqlite3); non-empty: the language runs in its own image (:func:`image_for`).
     """
@@ -117,6 +122,7 @@ class Language:
     build: tuple[str, ...] = ()
     build_timeout_s: float = 30.0
     assemble_tests: Callable[[str, list[str]], str] | None = None
+    skip_test_arg: str = ""
     packages: tuple[str, ...] = ()
 
 

@@ -13,9 +13,12 @@ Programs: a solution is a function (its includes, ``using`` lines and the functi
 * one cell (:func:`assemble`): helpers + solution + a ``main`` running the test;
 * a matrix row (:func:`assemble_tests`): helpers + solution + one function per test +
   a ``main`` running the test whose index is its first argument. The sandbox compiles it once
-  and runs it once per test, each in its own process (N compiles for N x M cells). A test
-  that does not compile therefore fails every row of its task: the test parser keeps only
-  complete single ``assert(...)`` statements calling the entry point.
+  and runs it once per test, each in its own process (N compiles for N x M cells). Each test
+  sits between ``codepref-test-begin J``/``codepref-test-end J`` comments inside ``#ifndef
+  CODEPREF_SKIP_TEST_J``: when every compiler error lies in tests (a self-written test that
+  calls the function with the wrong arguments, or compares a vector with a braced list), the
+  sandbox builds the row again with ``-DCODEPREF_SKIP_TEST_J`` for those tests, which then
+  fail alone instead of failing every test of the row (:data:`SKIP_TEST_ARG`).
 
 Outcome: passed iff the build succeeds and the program exits 0. The ``main`` of both
 assemblies turns SIGABRT (a failed ``assert``, an uncaught exception) into exit status 1, so
@@ -44,6 +47,8 @@ HELPER_INCLUDES = ("#include<stdlib.h>", "#include<algorithm>", "#include<math.h
                    "#include<vector>", "#include<string>", "#include<climits>", "#include<cstring>",
                    "#include<iostream>")
 BUILD = ("g++", "-std=c++11", "-o", "{dir}/program", "{file}", "-lcrypto", "-lssl")
+#: The build argument that leaves test ``j`` out of a matrix row (see the module docstring).
+SKIP_TEST_ARG = "-DCODEPREF_SKIP_TEST_{j}"
 ASSERT_HEADS = ("assert",)
 SYSTEM = "You are a careful C++ programmer."
 COMPLETION_STOPS = ("\n}", "\nint main", "\n```")
@@ -75,8 +80,10 @@ def assemble_tests(solution: str, tests: list[str]) -> str:
     """One program holding every test; ``./program J`` runs test ``J`` (exit 0: passed)."""
     parts = [with_helpers(solution), _TEST_HEAD, _MAIN_HEAD, "#include<cstdlib>\n"]
     for j, test in enumerate(tests):
-        parts.append(f"static void codepref_test_{j}() {{\n{test.rstrip()}\n}}\n")
-    cases = "".join(f"    case {j}: codepref_test_{j}(); return 0;\n" for j in range(len(tests)))
+        parts.append(f"// codepref-test-begin {j}\n#ifndef CODEPREF_SKIP_TEST_{j}\n"
+                     f"static void codepref_test_{j}() {{\n{test.rstrip()}\n}}\n#endif\n// codepref-test-end {j}\n")
+    cases = "".join(f"#ifndef CODEPREF_SKIP_TEST_{j}\n    case {j}: codepref_test_{j}(); return 0;\n#endif\n"
+                    for j in range(len(tests)))
     parts.append(f"int main(int argc, char **argv) {{\n{_ON_ABORT}    int j = argc > 1 ? atoi(argv[1]) : -1;\n"
                  f"    switch (j) {{\n{cases}    }}\n    return 2;\n}}\n")
     return "".join(parts)
@@ -170,6 +177,7 @@ CPP = Language(
     build=BUILD,
     build_timeout_s=60.0,
     assemble_tests=assemble_tests,
+    skip_test_arg=SKIP_TEST_ARG,
     packages=("g++", "libssl-dev", "libboost-dev"),
     generation=GenerationHooks(solution_prompt=solution_prompt, test_prompt=test_prompt,
                                solution_text=solution_text, parse_tests=parse_tests, prompt_tests=stated_tests),

@@ -128,6 +128,50 @@ def test_cpp_matrix_compiles_once_per_solution():
         assert pool.builds == 3
 
 
+def test_cpp_test_that_does_not_compile_fails_alone():
+    """Self-written C++ tests often do not compile (wrong arguments, a vector compared with a
+    braced list). Such a test fails alone: its row is built again without it (2 builds), the
+    other tests run. A solution that does not compile still fails its whole row (1 build)."""
+    sols = ["#include<vector>\nint first(std::vector<int> v){ return v[0]; }",
+            "#include<vector>\nint first(std::vector<int> v){ return v[0] + 1; }",
+            "#include<vector>\nint first(std::vector<int> v){ return undeclared; }"]
+    tests = ["assert(first({1, 2}) == 1);", "assert(first(1, 2) == 1);", "assert(first({3}) == 3);",
+             "assert(first({4, 5}) == {4});"]
+    with _pool("cpp") as pool:
+        m = next(iter(pool.run_matrices([MatrixJob("t", "cpp", sols, tests, timeout_s=5.0)])))
+        assert [[o.value for o in row] for row in m.outcomes] == [
+            ["passed", "failed", "passed", "failed"],
+            ["failed"] * 4,
+            ["failed"] * 4]
+        assert pool.builds == 2 + 2 + 1
+
+
+def test_test_ranges_and_failing_tests_read_gcc_output():
+    """The server's mapping of compiler messages to tests (no Docker needed, but it lives here
+    beside the behaviour it enables)."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location("server", pathlib.Path(__file__).parents[2] / "sandbox" / "server.py")
+    server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server)
+    from codepref.languages.cpp import assemble_tests
+
+    code = assemble_tests("int f(int x){ return x; }", ["assert(f(1) == 1);", "assert(f(1, 2) == 1);"])
+    ranges = server.test_ranges(code)
+    assert sorted(ranges) == [0, 1] and all(a < b for a, b in ranges.values())
+    bad_line = next(n for n, line in enumerate(code.splitlines(), 1) if "f(1, 2)" in line)
+    sol_line = next(n for n, line in enumerate(code.splitlines(), 1) if "int f(int x)" in line)
+    err = (f"/tmp/.src3/program.cpp: In function 'void codepref_test_1()':\n"
+           f"/tmp/.src3/program.cpp:{bad_line}:9: error: too many arguments to function 'int f(int)'\n")
+    assert server.failing_tests(err, "program.cpp", ranges) == {1}
+    assert server.failing_tests(err + f"/tmp/.src3/program.cpp:{sol_line}:3: error: x\n", "program.cpp", ranges) == set()
+    assert server.failing_tests("/usr/bin/ld: cannot find -lfoo\n", "program.cpp", ranges) == set()
+    req = (f"/usr/include/c++/12/bits/stl_vector.h:10:5: error: no match\n"
+           f"/tmp/.src3/program.cpp:{bad_line}:20:   required from here\n")
+    assert server.failing_tests(req, "program.cpp", ranges) == {1}
+
+
 # ----------------------------------------------------------------------------- hostile programs
 
 HOSTILE = {
