@@ -54,7 +54,7 @@ SYSTEM = "You are a careful C++ programmer."
 COMPLETION_STOPS = ("\n}", "\nint main", "\n```")
 FENCE_STOPS = ("\n```",)
 _TAGS = {"cpp", "c++", "cc", "cxx"}
-_TEST_HEAD = "#undef NDEBUG\n#include<assert.h>\n"
+_TEST_HEAD = "#undef NDEBUG\n#include<assert.h>\n#include<type_traits>\n"
 _MAIN_HEAD = ("#include<csignal>\n#include<unistd.h>\n"
               "extern \"C\" void codepref_abort(int) { _exit(1); }\n")
 _ON_ABORT = "    signal(SIGABRT, codepref_abort);\n"
@@ -146,12 +146,49 @@ def solution_text(task: Task, style: str, answer: str) -> str:
     return ("\n".join(head) + "\n" if head else "") + code.strip() + "\n"
 
 
+def typed_braces(stmt: str) -> str:
+    """``assert (f(x) == {1, 2});`` -> ``assert (f(x) == std::decay<decltype(f(x))>::type{1, 2});``.
+
+    C++ cannot compare with a braced list (``== {...}`` does not compile), yet models write
+    such asserts for vector- and string-valued functions (in a 12-task ``codepref run cpp``,
+    every test of 6 tasks). The right side is meant as a value of the left side's type, so it
+    is written as one; any other statement is returned unchanged.
+    """
+    open_at = stmt.find("(")
+    if open_at < 0:
+        return stmt
+    close = clike.matching(stmt, open_at)
+    if close < 0:
+        return stmt
+    inner = stmt[open_at + 1:close]
+    depth, op = 0, -1
+    for i, c in clike.code_chars(inner):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and inner.startswith(("==", "!="), i) and op < 0:
+            op = i
+    if op < 0:
+        return stmt
+    left, right = inner[:op].strip(), inner[op + 2:].strip()
+    if not (left and right.startswith("{")):
+        return stmt
+    end = clike.matching(right, 0)
+    if end != len(right) - 1:  # not one braced list (e.g. {1} && x)
+        return stmt
+    typed = f"{inner[:op + 2]} std::decay<decltype({left})>::type{right}"
+    return stmt[:open_at + 1] + typed + stmt[close:]
+
+
 def parse_tests(task: Task, answer: str, seen: set[str]) -> tuple[list[str], int]:
-    """New complete ``assert(...)`` statements calling the entry point, and all assert heads."""
+    """New complete ``assert(...)`` statements calling the entry point (a braced list compared
+    with the result typed as the result, :func:`typed_braces`), and all assert heads."""
     found = []
     for stmt in clike.statements(answer, ASSERT_HEADS):
         if task.entry_point and not clike.calls(stmt, task.entry_point):
             continue
+        stmt = typed_braces(stmt)
         if stmt not in seen:
             seen.add(stmt)
             found.append(stmt)

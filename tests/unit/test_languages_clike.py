@@ -46,6 +46,19 @@ def test_cpp_parse_tests_keeps_new_asserts_of_the_entry_point():
     assert again == []
 
 
+def test_cpp_braced_list_comparisons_are_typed_as_the_left_side():
+    from codepref.languages.cpp import typed_braces
+
+    task = _task("cpp", "vector<int> f(vector<int> v){\n", "f")
+    answer = "assert (f({1, 2}) == {2, 1});\nassert (f({}) != {});\nassert (f({3}).size() == 1);\n"
+    tests, _ = get_language("cpp").generation.parse_tests(task, answer, set())
+    assert tests == ["assert (f({1, 2}) == std::decay<decltype(f({1, 2}))>::type{2, 1});",
+                     "assert (f({}) != std::decay<decltype(f({}))>::type{});",
+                     "assert (f({3}).size() == 1);"]
+    for unchanged in ("assert (f(1) == {1} && g());", "assert (x);", 'assert (f("}") == 1);'):
+        assert typed_braces(unchanged) == unchanged
+
+
 def test_cpp_stated_tests_leave_out_asserts_needing_the_examples_helpers():
     example = ("#undef NDEBUG\n#include<assert.h>\nbool issame(vector<int> a, vector<int> b){ return a == b; }\n"
                "int main(){\n    assert (issame(f({1}), {1}));\n    assert (f({}).size() == 0);\n}\n")
