@@ -21,6 +21,18 @@ Recompute the committed comparison from the committed files alone::
 Usage::
 
     python benchmarks/learning_effect.py --run-dir RUN [--out benchmarks/results/learning_effect] [--name main]
+
+**Variants.** A variant is a copy of the main run directory with some settings changed, rerun
+with the same command plus ``--set`` (only the stages downstream of the change are redone)::
+
+    cp -a RUN RUN-rpo
+    codepref run learn --run-dir RUN-rpo --set 'train.loss_type="sigmoid,sft"'
+
+``--variant LABEL=RUN_DIR`` (repeatable) adds one row per variant to a table after the main
+block: what its config changes against the main run (read from both ``config.json`` files),
+its training records, and the before-vs-after delta per benchmark and pooled with the CI and
+McNemar p. ``--screen LABEL=A,B`` adds a row for any two evaluations ``codepref compare``
+reads (e.g. a variant screened on ``mbpp-dev`` before its full evaluation).
 """
 
 from __future__ import annotations
@@ -93,11 +105,61 @@ def markdown(run_dir: Path, name: str, comparison, after_name: str) -> str:
     return "\n".join(lines)
 
 
+def config_changes(main: dict, other: dict, prefix: str = "") -> list[str]:
+    """``section.key=value`` for every setting of ``other`` that differs from ``main``."""
+    out = []
+    for key in sorted(set(main) | set(other)):
+        a, b = main.get(key), other.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}={json.dumps(b)}")
+    return out
+
+
+def variant_row(label: str, comparison, changes: str, records: str) -> str:
+    """One Markdown row: label, changes, records, delta [CI] per benchmark then pooled, the pooled McNemar p."""
+    rows = list(comparison.benchmarks.values()) + ([comparison.pooled] if comparison.pooled else [])
+    deltas = "; ".join(f"{c.benchmark} {100 * c.delta:+.1f} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]"
+                       for c in rows)
+    p = "-" if rows[-1].mcnemar_p is None else f"{rows[-1].mcnemar_p:.3g}"
+    return f"| {label} | {changes or '-'} | {records} | {deltas} | {p} |"
+
+
+def variants_table(main_dir: Path, variants: list[str], screens: list[str]) -> str:
+    """The table of ``--variant LABEL=RUN_DIR`` and ``--screen LABEL=A,B`` rows (see the module docstring)."""
+    main_config = json.loads((main_dir / "config.json").read_text())
+    lines = ["| variant | changes against the main run | training records | delta per benchmark, then pooled "
+             "[95% CI], points | McNemar p |", "|---|---|---|---|---|"]
+    for spec in variants:
+        label, _, path = spec.partition("=")
+        run_dir = Path(path)
+        evals = run_evaluations(run_dir)
+        names = list(evals)
+        if "before" not in evals or len(names) < 2:
+            raise SystemExit(f"variant {label}: {run_dir} needs eval/before and a round's evaluation")
+        c = compare(load_evaluation(evals["before"]), load_evaluation(evals[names[-1]]), pool=True)
+        changes = config_changes(main_config, json.loads((run_dir / "config.json").read_text()))
+        pairs = sorted(run_dir.glob("round*/pairs.jsonl"))
+        records = " + ".join(str(sum(1 for _ in iter_jsonl(p))) for p in pairs) or "-"
+        lines.append(variant_row(label, c, ", ".join(f"`{x}`" for x in changes), records))
+    for spec in screens:
+        label, _, paths = spec.partition("=")
+        a, _, b = paths.partition(",")
+        c = compare(load_evaluation(a), load_evaluation(b), pool=True)
+        lines.append(variant_row(label, c, f"screen: `{a}` vs `{b}`", "-"))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", required=True, type=Path, help="a finished codepref run directory")
     ap.add_argument("--out", type=Path, default=None, help="write the per-task JSONL files and summary.json here")
     ap.add_argument("--name", default="main run", help="the heading of the Markdown block")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=RUN_DIR",
+                    help="a variant's run directory (repeatable): one row of the variants table")
+    ap.add_argument("--screen", action="append", default=[], metavar="LABEL=A,B",
+                    help="any two evaluations to compare (repeatable): one row of the variants table")
     args = ap.parse_args()
     evals = run_evaluations(args.run_dir)
     if "before" not in evals or len(evals) < 2:
@@ -113,6 +175,8 @@ def main() -> None:
                 write_text_atomic(args.out / f"{bench}.{side}.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
         write_text_atomic(args.out / "summary.json", json.dumps(summary(comparison), indent=2) + "\n")
     print(markdown(args.run_dir, args.name, comparison, after_name))
+    if args.variant or args.screen:
+        print("\n" + variants_table(args.run_dir, args.variant, args.screen))
 
 
 if __name__ == "__main__":

@@ -53,9 +53,10 @@ NOT_IN_KEYS = {
     "train": {"threads", "save_steps", "logging_steps"},
     "evaluate": {"cache"},
 }
-#: Settings left out of the stage keys while empty: added after runs existed, so those runs'
-#: finished stages keep their keys; naming one (e.g. a protocol) changes the key.
-NOT_IN_KEYS_WHEN_EMPTY = {"generate": {"protocol"}, "evaluate": {"protocol"}}
+#: Settings left out of the stage keys while they hold the value given here (their default):
+#: added after runs existed, so those runs' finished stages keep their keys; setting one
+#: (e.g. naming a protocol) changes the key.
+NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": {"nll_weight": 0.0}}
 log = logging.getLogger("codepref.pipeline")
 
 
@@ -134,7 +135,8 @@ class Run:
         """Run ``work`` unless the ledger says ``name`` is complete with the same key; return the key."""
         parts = {"sections": {s: {k: v for k, v in section_dict(getattr(self.config, s)).items()
                                   if k not in NOT_IN_KEYS.get(s, ())
-                                  and not (k in NOT_IN_KEYS_WHEN_EMPTY.get(s, ()) and v == "")}
+                                  and not (k in NOT_IN_KEYS_AT_DEFAULT.get(s, {})
+                                           and v == NOT_IN_KEYS_AT_DEFAULT[s][k])}
                               for s in sections}, "inputs": inputs}
         key = config_hash(parts)
         old = self.ledger.get(name)

@@ -41,6 +41,13 @@ class TrainConfig:
             prompt/completion/label). Default ``"dpo"``.
         loss_type: a loss of :data:`LOSS_TYPES` for the method; ``""`` (default) picks
             ``"sigmoid"`` for DPO and ``"kto"`` for KTO.
+        nll_weight: RPO's weight alpha of a negative log-likelihood term on the chosen
+            answer, added to the DPO loss: ``loss = dpo_loss + alpha * NLL(y_w|x) / |y_w|``
+            (the chosen completion's mean per-token NLL; Pang et al. 2024, "Iterative Reasoning
+            Preference Optimization", arXiv 2404.19733, used alpha = 1). It keeps the chosen
+            answers' likelihood from falling while DPO widens the margin. TRL's
+            ``loss_type=[loss, "sft"]`` with ``loss_weights=[1, alpha]``. DPO only. Default 0.0
+            (plain DPO).
         beta: the KL-penalty strength beta of DPO/KTO (for IPO: the regulariser tau).
             Higher keeps the policy closer to the base. Default 0.1 (DPO and KTO papers).
         label_smoothing: the assumed label-flip rate e of the ``robust`` loss, in [0, 0.5).
@@ -110,6 +117,7 @@ class TrainConfig:
 
     method: str = "dpo"
     loss_type: str = ""
+    nll_weight: float = 0.0
     beta: float = 0.1
     label_smoothing: float = 0.0
     desirable_weight: float = 1.0
@@ -195,6 +203,10 @@ def _check(c: TrainConfig) -> list[str]:
         p.append(f"method must be one of {', '.join(METHODS)}, got {c.method!r}")
     elif c.loss_type and c.loss_type not in LOSS_TYPES[c.method]:
         p.append(f"loss_type for {c.method} must be one of {', '.join(LOSS_TYPES[c.method])}, got {c.loss_type!r}")
+    if c.nll_weight < 0:
+        p.append(f"nll_weight must be >= 0, got {c.nll_weight}")
+    elif c.nll_weight and c.method != "dpo":
+        p.append(f"nll_weight (RPO's NLL term) is for dpo only, got method {c.method!r}")
     for name in ("beta", "learning_rate", "epochs", "lora_alpha", "max_grad_norm"):
         if getattr(c, name) <= 0:
             p.append(f"{name} must be > 0, got {getattr(c, name)}")

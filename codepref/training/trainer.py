@@ -306,7 +306,10 @@ def trl_args(cfg: TrainConfig, output_dir: str):
     if cfg.method == "dpo":
         from trl import DPOConfig
 
-        return DPOConfig(loss_type=[cfg.loss_type], label_smoothing=cfg.label_smoothing, **common)
+        losses, weights = [cfg.loss_type], None
+        if cfg.nll_weight:  # RPO: the DPO loss plus alpha x the chosen answer's mean NLL
+            losses, weights = [cfg.loss_type, "sft"], [1.0, cfg.nll_weight]
+        return DPOConfig(loss_type=losses, loss_weights=weights, label_smoothing=cfg.label_smoothing, **common)
     from trl import KTOConfig
 
     return KTOConfig(

@@ -298,3 +298,24 @@ def test_reference_log_probs_are_computed_once_per_pairs_and_model(dpo_run, tiny
     assert again["rejected"] == pytest.approx(ref["rejected"], abs=1e-5)
 
 
+
+
+def test_rpo_adds_the_chosen_answers_mean_nll(tiny, tmp_path):
+    """RPO (``nll_weight``): step 1's loss is ln 2 (policy == reference) plus alpha times the
+    chosen answers' mean per-token NLL; for a random-initialised model that NLL is about
+    ln(vocabulary), and it scales with alpha."""
+    from transformers import AutoConfig
+
+    pairs = _pairs(tmp_path / "pairs.jsonl")
+    one = dict(learning_rate=1e-2, grad_accum=1, batch_size=len(FUNCS), max_steps=1, lora_r=4)
+    first = {}
+    for alpha in (0.0, 1.0, 2.0):
+        train(pairs, tiny, tmp_path / f"a{alpha}", TrainConfig(**one, nll_weight=alpha))
+        first[alpha] = _metrics(tmp_path / f"a{alpha}")[0]["loss"]
+        run = json.loads((tmp_path / f"a{alpha}" / "train_config.json").read_text())
+        assert run["config"]["nll_weight"] == alpha
+    nll = first[1.0] - math.log(2)
+    assert first[0.0] == pytest.approx(math.log(2), abs=1e-5)
+    assert first[2.0] - math.log(2) == pytest.approx(2 * nll, rel=1e-4)
+    vocab = AutoConfig.from_pretrained(tiny).vocab_size
+    assert 0.5 * math.log(vocab) < nll < 1.5 * math.log(vocab)

@@ -418,6 +418,22 @@ def test_a_changed_protocol_redoes_generation_and_old_keys_stay(tmp_path):
     assert calls == ["generate", "generate"] and any("[generate] changed" in line for line in lines)
 
 
+def test_rpo_weight_keeps_old_train_keys_until_set(tmp_path):
+    """``train.nll_weight`` came after runs existed: at its default the train key is the old one."""
+    from codepref.pipeline import NOT_IN_KEYS, Display, Run
+    from codepref.runconfig import config_hash, load_run_config, section_dict
+
+    def key(*overrides):
+        r = Run(tmp_path / "run", load_run_config(None, list(overrides)), Display(echo=lambda s: None, bars=False))
+        return r.stage("t", ["train"], {}, [], lambda: None), r
+
+    k, r = key()
+    old = {k2: v for k2, v in section_dict(r.config.train).items() if k2 not in NOT_IN_KEYS["train"]}
+    old.pop("nll_weight")
+    assert k == config_hash({"sections": {"train": old}, "inputs": {}})
+    assert key("train.nll_weight=1.0")[0] != k
+
+
 # ----------------------------------------------------------------------------- the CLI
 
 

@@ -142,3 +142,16 @@ def test_help_and_import_do_not_import_torch():
             "print(heavy)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_rpo_nll_weight_is_checked_and_becomes_trls_sft_loss():
+    from codepref.training.trainer import trl_args
+
+    with pytest.raises(ConfigError, match="nll_weight must be >= 0"):
+        TrainConfig(nll_weight=-1)
+    with pytest.raises(ConfigError, match="for dpo only"):
+        TrainConfig(method="kto", nll_weight=1.0)
+    rpo = trl_args(TrainConfig(nll_weight=0.5).resolve(cuda_available=False), "out")
+    assert rpo.loss_type == ["sigmoid", "sft"] and rpo.loss_weights == [1.0, 0.5]
+    plain = trl_args(TrainConfig().resolve(cuda_available=False), "out")
+    assert plain.loss_type == ["sigmoid"] and plain.loss_weights is None
