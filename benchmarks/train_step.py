@@ -14,7 +14,12 @@ with TRL's ``DPOTrainer`` and ``ref_model=None``; what differs is the training s
   pass (``micro_batch=1``: no pair padded to another's length); and the reference log-probs
   computed once before training and cached (``precompute_ref``), so a step has no
   reference forward. That pass is timed on its own and reported per pair, and beside the
-  step time the step plus its share of the pass (what a first run on new pairs pays).
+  step time the step plus its share of the pass (what a first run on new pairs pays). Each
+  pair runs as one packed row with its prompt computed once (``share_prompt``,
+  :mod:`codepref.training.shared_prefix`).
+* ``codepref-two-rows``: the same without ``share_prompt`` (each pair as TRL's two rows,
+  prompt + chosen and prompt + rejected); ``codepref-plain``: also without the one-pair
+  passes and the cached reference (codepref's first CPU settings).
 
 The pairs are shaped like the learning experiment's: a ``--prompt-tokens`` prompt (the
 qwen-coder protocol's prompts are ~150 tokens) and completions whose lengths are drawn,
@@ -35,7 +40,8 @@ reference forward, 2N; the LM head only at completion positions, the ones the lo
 second over the fp32 GEMM peak of ``machine_peak.py``: wall time against the wall-clock peak,
 CPU time against the per-CPU-second peak. Both sides do the same model FLOPs; TRL's
 recomputation (gradient checkpointing) and its LM head over prompt positions are work on top
-that MFU does not count. The peak is measured quickly before the sides run (~10 s) unless
+that MFU does not count; the FLOPs ``share_prompt`` saves (the second pass over each prompt)
+are counted as done, so its MFU is an effective one (two-row work per second). The peak is measured quickly before the sides run (~10 s) unless
 ``--peak-json`` gives one from ``machine_peak.py --json``.
 
     python benchmarks/train_step.py                       # the default model (0.5B), ~15 min
@@ -65,7 +71,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine_peak import load_or_measure, mfu  # noqa: E402
 from model_flops import ModelShape, causal_attended, train_flops  # noqa: E402
 
-SETTINGS = ("trl-default", "codepref-plain", "codepref")
+SETTINGS = ("trl-default", "codepref-plain", "codepref-two-rows", "codepref")
 
 
 def _corpus() -> str:
@@ -156,11 +162,12 @@ def run_child(setting: str, model_dir: str, rows: list[dict], pairs: int, steps:
     out = tempfile.mkdtemp(prefix="codepref-bench-")
     cfg = TrainConfig(batch_size=pairs, grad_accum=1, max_steps=steps, save_steps=10_000)
     if setting == "codepref-plain":
-        cfg = dataclasses.replace(cfg, micro_batch=pairs, precompute_ref=False).resolve(cuda_available=False)
+        cfg = dataclasses.replace(cfg, micro_batch=pairs, precompute_ref=False,
+                                  share_prompt=False).resolve(cuda_available=False)
         model, tokenizer = load_base(model_dir, cfg)
         trainer = build_trainer(cfg, model, tokenizer, rows, out, [timer])
-    elif setting == "codepref":
-        cfg = cfg.resolve(cuda_available=False)
+    elif setting in ("codepref", "codepref-two-rows"):
+        cfg = dataclasses.replace(cfg, share_prompt=setting == "codepref").resolve(cuda_available=False)
         model, tokenizer = load_base(model_dir, cfg)
         # a fresh cache file: the reference pass is measured, not read
         cache = reference_cache_file(cfg, model_dir, rows).with_name(f"bench-{os.getpid()}-{time.time_ns()}.json")
@@ -197,6 +204,7 @@ def run_child(setting: str, model_dir: str, rows: list[dict], pairs: int, steps:
         "ref_pass_cpu_s": ref.get("cpu_s"),
         "ref_pairs": ref.get("pairs"),
         "micro_batch": a.per_device_train_batch_size,
+        "share_prompt": setting == "codepref",
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "bf16": bool(a.bf16),
         "activation_checkpointing": bool(getattr(a, "activation_checkpointing", a.gradient_checkpointing)),
@@ -286,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             results[setting] = r
             ref = (f"  reference pass {r['ref_pass_s'] / r['ref_pairs']:.2f} s/pair once "
                    f"(step + its share {r['first_run_step_s']:.2f} s)" if r["ref_pass_s"] is not None else "")
-            print(f"{setting:12s} step {r['median_step_s']:7.2f} s wall, {r['median_step_cpu_s']:7.2f} s CPU "
+            print(f"{setting:17s} step {r['median_step_s']:7.2f} s wall, {r['median_step_cpu_s']:7.2f} s CPU "
                   f"(first {r['step_s'][0]:.2f} s)  MFU {r['mfu']} wall, {r['mfu_cpu']} CPU  "
                   f"peak RSS {r['peak_rss_mb'] / 1024:5.2f} GiB  bf16={r['bf16']} "
                   f"checkpointing={r['activation_checkpointing']} pairs/pass={r['micro_batch']} "
@@ -296,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(f"    {line}" for line in r["profile"]), flush=True)
     finally:
         os.unlink(rows_file)
+    if "codepref" in results and "codepref-two-rows" in results:
+        c, p = results["codepref"], results["codepref-two-rows"]
+        print(f"ratio codepref / codepref-two-rows (share_prompt): step time "
+              f"{c['median_step_s'] / p['median_step_s']:.2f}x wall, {c['median_step_cpu_s'] / p['median_step_cpu_s']:.2f}x "
+              f"CPU; reference pass {c['ref_pass_s'] / p['ref_pass_s']:.2f}x wall")
     if "codepref" in results and "codepref-plain" in results:
         c, p = results["codepref"], results["codepref-plain"]
         print(f"ratio codepref / codepref-plain: step time {c['median_step_s'] / p['median_step_s']:.2f}x wall, "

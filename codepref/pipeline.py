@@ -50,7 +50,7 @@ LEDGER = "ledger.json"
 NOT_IN_KEYS = {
     "generate": {"backend_options", "chunk_sequences"},
     "sandbox": {"workers", "batch_size", "retries", "docker"},
-    "train": {"threads", "save_steps", "logging_steps"},
+    "train": {"threads", "save_steps", "logging_steps", "share_prompt"},
     "evaluate": {"cache"},
 }
 #: Settings left out of the stage keys while they hold the value given here (their default):

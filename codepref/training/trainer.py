@@ -143,7 +143,7 @@ def _precheck_out(out: Path, resume: bool) -> None:
 
 def _run_record(cfg: TrainConfig, base: BaseModel, data: TrainData) -> dict[str, Any]:
     settings = {
-        "config": cfg.to_dict(),
+        "config": cfg.identity(),
         "model": {"spec": base.spec, "fingerprint": base.fingerprint},
         "pairs_sha256": data.sha256,
     }
@@ -376,6 +376,11 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
         callbacks=list(callbacks),
     )
     trainer.remove_callback(PrinterCallback)
+    if cfg.share_prompt:
+        from codepref.training.shared_prefix import share_prompt_forward
+
+        share_prompt_forward(trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model")
+                             else trainer.model)
     return trainer
 
 

@@ -257,13 +257,15 @@ def test_cli_train_and_merge(tiny, tmp_path):
 
 
 def test_cpu_defaults_train_the_same_as_plain_trl_batches(dpo_run, tiny, tmp_path):
-    # The default run (CPU: one pair per forward pass, reference log-probs precomputed) and
-    # TRL's plain way (both pairs in one padded pass, a reference forward every step) take the
-    # same steps.
+    # The default run (CPU: one pair per forward pass, reference log-probs precomputed, each
+    # pair packed with its prompt computed once) and TRL's plain way (both pairs in one padded
+    # pass of two rows each, a reference forward every step) take the same steps.
     tmp, _, _, _ = dpo_run
     run = json.loads((tmp / "out" / "train_config.json").read_text())
     assert run["config"]["micro_batch"] == 1 and run["config"]["precompute_ref"] is True
-    train(tmp / "pairs.jsonl", tiny, tmp_path / "out", TrainConfig(**CFG, precompute_ref=False, micro_batch=2))
+    assert run["config"]["share_prompt"] is True
+    train(tmp / "pairs.jsonl", tiny, tmp_path / "out",
+          TrainConfig(**CFG, precompute_ref=False, micro_batch=2, share_prompt=False))
     want = [r["loss"] for r in _metrics(tmp / "out")]
     got = [r["loss"] for r in _metrics(tmp_path / "out")]
     assert got == pytest.approx(want, abs=1e-5)
@@ -319,3 +321,59 @@ def test_rpo_adds_the_chosen_answers_mean_nll(tiny, tmp_path):
     assert first[2.0] - math.log(2) == pytest.approx(2 * nll, rel=1e-4)
     vocab = AutoConfig.from_pretrained(tiny).vocab_size
     assert 0.5 * math.log(vocab) < nll < 1.5 * math.log(vocab)
+
+
+def test_packed_pairs_give_the_two_row_log_probs_and_gradients(tiny, tmp_path, monkeypatch):
+    """The shared-prompt forward (one packed row per pair) against TRL's two-row forward, on a
+    batch of 3 pairs (padding) whose answers share their first tokens, with a non-zero adapter."""
+    from codepref.training.shared_prefix import pack_pairs, share_prompt_forward
+    from codepref.training.trainer import build_trainer, load_base
+
+    cfg = TrainConfig(**CFG, share_prompt=False).resolve(cuda_available=False)
+    model, tokenizer = load_base(tiny, cfg)
+    rows = load_rows(_pairs(tmp_path / "pairs.jsonl"), "dpo").rows
+    trainer = build_trainer(cfg, model, tokenizer, rows, str(tmp_path / "ckpt"))
+    peft_model = trainer.model
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in (0, 3, 5)])
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    kwargs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
+                  fused_lm_head=True, use_cache=False)
+    weights = torch.randn(labels[:, 1:].shape, generator=gen)
+
+    def run():
+        peft_model.zero_grad()
+        out = peft_model(**kwargs)
+        (out.log_probs * weights).sum().backward()
+        grads = {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.grad is not None}
+        return out, grads
+
+    plain, plain_grads = run()
+    import codepref.training.shared_prefix as shared_prefix
+
+    packs = []
+    monkeypatch.setattr(shared_prefix, "pack_pairs", lambda *a: packs.append(a) or pack_pairs(*a))
+    share_prompt_forward(peft_model.get_base_model())
+    shared, shared_grads = run()
+    assert len(packs) == 1
+    mask = labels[:, 1:] != -100
+    assert mask.sum() > 0 and torch.equal(shared.label_mask, mask)
+    assert torch.allclose(shared.log_probs[mask], plain.log_probs[mask], atol=1e-5)
+    assert torch.equal(shared.log_probs[~mask], torch.zeros_like(shared.log_probs[~mask]))
+    assert torch.allclose(shared.entropy[mask], plain.entropy[mask], atol=1e-4)
+    assert torch.equal(shared.is_top1[mask], plain.is_top1[mask])
+    assert plain_grads.keys() == shared_grads.keys() and any("lora_A" in n for n in plain_grads)
+    for n in plain_grads:
+        assert torch.allclose(shared_grads[n], plain_grads[n], atol=1e-5, rtol=1e-4), n
+    # the packing: a pair's answers share their first tokens, so each packed row is shorter than
+    # its two rows together by the prompt and that shared start (less the repeated token)
+    packed = pack_pairs(batch["input_ids"], batch["attention_mask"], labels, torch.float32)
+    lengths = batch["attention_mask"].sum(dim=1)
+    prompt = int((batch["completion_mask"][0] == 0).sum())
+    for i in range(3):
+        n = int((packed.position_ids[i] > 0).sum()) + 1
+        assert n < int(lengths[i] + lengths[3 + i]) - prompt

@@ -155,3 +155,16 @@ def test_rpo_nll_weight_is_checked_and_becomes_trls_sft_loss():
     assert rpo.loss_type == ["sigmoid", "sft"] and rpo.loss_weights == [1.0, 0.5]
     plain = trl_args(TrainConfig().resolve(cuda_available=False), "out")
     assert plain.loss_type == ["sigmoid"] and plain.loss_weights is None
+
+
+def test_run_identity_leaves_out_speed_settings_and_new_defaults():
+    """A training run's settings hash covers what it learns: not share_prompt (speed only), and
+    not nll_weight while it is 0 (runs made before it existed keep their hash)."""
+    base = TrainConfig().resolve(cuda_available=False)
+    assert base.share_prompt is True and TrainConfig(method="kto", batch_size=2).resolve(False).share_prompt is False
+    ident = base.identity()
+    assert "share_prompt" not in ident and "nll_weight" not in ident and ident["beta"] == 0.1
+    import dataclasses
+
+    assert dataclasses.replace(base, share_prompt=False).identity() == ident
+    assert TrainConfig(nll_weight=1.0).identity()["nll_weight"] == 1.0
