@@ -26,7 +26,7 @@ Usage::
 with the same command plus ``--set`` (only the stages downstream of the change are redone)::
 
     cp -a RUN RUN-rpo
-    codepref run learn --run-dir RUN-rpo --set 'train.loss_type="sigmoid,sft"'
+    codepref run learn --run-dir RUN-rpo --set train.nll_weight=1.0
 
 ``--variant LABEL=RUN_DIR`` (repeatable) adds one row per variant to a table after the main
 block: what its config changes against the main run (read from both ``config.json`` files),

@@ -43,6 +43,7 @@ from typing import Any
 from codepref.errors import ConfigError
 from codepref.records import Task, iter_jsonl, write_text_atomic
 from codepref.runconfig import RunConfig, config_hash, section_dict
+from codepref.training.config import NEW_AT_DEFAULT, SPEED_ONLY
 
 LEDGER = "ledger.json"
 #: Settings that change speed, not results: left out of the stage keys, so changing them
@@ -50,13 +51,13 @@ LEDGER = "ledger.json"
 NOT_IN_KEYS = {
     "generate": {"backend_options", "chunk_sequences"},
     "sandbox": {"workers", "batch_size", "retries", "docker"},
-    "train": {"threads", "save_steps", "logging_steps", "share_prompt"},
+    "train": {"threads", "save_steps", "logging_steps", *SPEED_ONLY},
     "evaluate": {"cache"},
 }
 #: Settings left out of the stage keys while they hold the value given here (their default):
 #: added after runs existed, so those runs' finished stages keep their keys; setting one
 #: (e.g. naming a protocol) changes the key.
-NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": {"nll_weight": 0.0}}
+NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": NEW_AT_DEFAULT}
 log = logging.getLogger("codepref.pipeline")
 
 

@@ -72,8 +72,7 @@ def pack_pairs(input_ids, attention_mask, labels, dtype) -> Packed:
     """
     import torch
 
-    two_b, length = input_ids.shape
-    b = two_b // 2
+    b = input_ids.size(0) // 2
     lengths = attention_mask.sum(dim=1).tolist()
     ids_rows = input_ids.tolist()
     lab_rows = labels.tolist()

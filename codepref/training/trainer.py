@@ -379,8 +379,7 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
     if cfg.share_prompt:
         from codepref.training.shared_prefix import share_prompt_forward
 
-        share_prompt_forward(trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model")
-                             else trainer.model)
+        share_prompt_forward(trainer.model.get_base_model())  # the model is a peft model (peft_config above)
     return trainer
 
 
