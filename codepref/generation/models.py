@@ -159,7 +159,9 @@ def safetensors_dir(name: str, *, fetch_missing: bool = True, progress: Progress
     """A folder with the packaged model as plain fp32 safetensors + tokenizer (made once).
 
     Transformers dequantises the GGUF (``from_pretrained(dir, gguf_file=..., dtype=float32)``,
-    ~50 s and ~3 GB for 0.5B); the quantizer is dropped (``model.hf_quantizer = None``,
+    ~3 GB for 0.5B) from a copy without the tokenizer's vocabulary
+    (:func:`~codepref.generation.gguf_header.strip_metadata`; the tokenizer is read from the
+    original; the same tensors, config and tokenizer files, bit for bit); the quantizer is dropped (``model.hf_quantizer = None``,
     ``config.quantization_config`` deleted) so ``save_pretrained`` accepts it. Training must
     load this copy: the HF Trainer refuses GGUF-loaded models. Needs torch and transformers.
 
@@ -193,9 +195,15 @@ def _convert_to_safetensors(gguf: Path, out: Path) -> None:
     except ImportError as e:
         raise ModelError(f"converting a GGUF needs torch, transformers and gguf ({e}); "
                          "install codepref[hf]") from None
+    from codepref.generation.gguf_header import strip_metadata
+
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # The weights load from a copy without the tokenizer's vocabulary: transformers reads
+        # the file twice and parses those strings slowly each time (gguf_header.py).
+        with tempfile.TemporaryDirectory(prefix="lean.", dir=out.parent) as tmp:
+            strip_metadata(gguf, Path(tmp) / "model.gguf")
+            model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf", dtype=torch.float32)
     except Exception as e:  # noqa: BLE001 - any loader failure is reported the same way
         raise ModelError(f"transformers cannot load {gguf.name}: {e}") from None
     model.hf_quantizer = None
