@@ -117,9 +117,58 @@ def main() -> None:
                 rand.kind = kind
                 rows.append(rand)
     print(_exact(format_table(rows), rows))
+    print("\n" + consensus_table(data, verdicts))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([_as_dict(r) for r in rows], fh, indent=1)
+
+
+def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
+    """Precision of the default pairs kept only where the samples agree, as a Markdown table.
+
+    Two agreement signals of the chosen solution, read from the pass matrix alone:
+
+    * ``cluster``: how many candidates have exactly the chosen one's pass vector over the
+      model's tests (CodeT's consensus set; a lone winner is weak evidence);
+    * ``gate``: how many candidates pass every test the prompt states.
+
+    Coverage is over the tasks with both a right and a wrong candidate (by the hidden
+    verdicts): the share of them that keep a pair. Issue goal: precision >= 0.9 at
+    coverage >= 0.5.
+    """
+    from codepref.pairs.build import task_picks
+    from codepref.scoring.base import as_arrays
+
+    sc, opts = get_scorer(scorer), PairOptions()
+    rows, mixed = [], set()
+    for d in data:
+        cands = candidates(d.solutions, opts.dedupe)
+        right = [bool(verdicts.get((d.task_id, d.solutions[i]))) for i in cands]
+        if any(right) and not all(right):
+            mixed.add(d.task_id)
+        picks, _ = task_picks(d, sc, opts)
+        if not picks:
+            continue
+        p = picks[0]
+        passed, valid = as_arrays(d.matrix)
+        ok = passed & valid
+        g = gate(d)
+        rows.append({"task": d.task_id,
+                     "precise": bool(verdicts.get((d.task_id, d.solutions[p.chosen])))
+                     and verdicts.get((d.task_id, d.solutions[p.rejected])) is False,
+                     "cluster": sum((ok[i] == ok[p.chosen]).all() for i in cands),
+                     "gate": int(g[cands].sum()) if g is not None else len(cands)})
+    lines = [f"consensus filters on {scorer}'s pairs ({len(mixed)} tasks have a right and a wrong candidate)", "",
+             "| keep a pair when | pairs | precision | coverage |", "|---|---:|---:|---:|"]
+    for label, key in (("chosen's cluster >=", "cluster"), ("gate-passing candidates >=", "gate")):
+        for k in range(1, 7):
+            kept = [r for r in rows if r[key] >= k]
+            if not kept:
+                continue
+            cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
+            prec = sum(r["precise"] for r in kept) / len(kept)
+            lines.append(f"| {label} {k} | {len(kept)} | {prec:.3f} | {cov:.2f} |")
+    return "\n".join(lines)
 
 
 def _exact(table: str, rows) -> str:
