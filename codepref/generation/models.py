@@ -159,9 +159,10 @@ def safetensors_dir(name: str, *, fetch_missing: bool = True, progress: Progress
     """A folder with the packaged model as plain fp32 safetensors + tokenizer (made once).
 
     Transformers dequantises the GGUF (``from_pretrained(dir, gguf_file=..., dtype=float32)``,
-    ~3 GB for 0.5B) from a copy without the tokenizer's vocabulary
-    (:func:`~codepref.generation.gguf_header.strip_metadata`; the tokenizer is read from the
-    original; the same tensors, config and tokenizer files, bit for bit); the quantizer is dropped (``model.hf_quantizer = None``,
+    ~3 GB for 0.5B). The weights load from a copy without the tokenizer's vocabulary
+    (:func:`~codepref.generation.gguf_header.strip_metadata`), the tokenizer from the
+    original: the same tensors, config and tokenizer files, bit for bit, with two slow
+    parses of 300k strings fewer. The quantizer is dropped (``model.hf_quantizer = None``,
     ``config.quantization_config`` deleted) so ``save_pretrained`` accepts it. Training must
     load this copy: the HF Trainer refuses GGUF-loaded models. Needs torch and transformers.
 
