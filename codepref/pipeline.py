@@ -57,8 +57,18 @@ NOT_IN_KEYS = {
 #: Settings left out of the stage keys while they hold the value given here (their default):
 #: added after runs existed, so those runs' finished stages keep their keys; setting one
 #: (e.g. naming a protocol) changes the key.
-NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": NEW_AT_DEFAULT}
+NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": NEW_AT_DEFAULT,
+                          "rank": {"min_cluster": 1}}
 log = logging.getLogger("codepref.pipeline")
+
+
+def stage_settings(config: RunConfig, sections: list[str]) -> dict[str, dict[str, Any]]:
+    """The settings of ``sections`` that enter a stage's key: each section flat, without
+    :data:`NOT_IN_KEYS` and without :data:`NOT_IN_KEYS_AT_DEFAULT` while at their default."""
+    return {s: {k: v for k, v in section_dict(getattr(config, s)).items()
+                if k not in NOT_IN_KEYS.get(s, ())
+                and not (k in NOT_IN_KEYS_AT_DEFAULT.get(s, {}) and v == NOT_IN_KEYS_AT_DEFAULT[s][k])}
+            for s in sections}
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -134,11 +144,7 @@ class Run:
     def stage(self, name: str, sections: list[str], inputs: dict[str, str], outputs: list[Path],
               work: Callable[[], Any]) -> str:
         """Run ``work`` unless the ledger says ``name`` is complete with the same key; return the key."""
-        parts = {"sections": {s: {k: v for k, v in section_dict(getattr(self.config, s)).items()
-                                  if k not in NOT_IN_KEYS.get(s, ())
-                                  and not (k in NOT_IN_KEYS_AT_DEFAULT.get(s, {})
-                                           and v == NOT_IN_KEYS_AT_DEFAULT[s][k])}
-                              for s in sections}, "inputs": inputs}
+        parts = {"sections": stage_settings(self.config, sections), "inputs": inputs}
         key = config_hash(parts)
         old = self.ledger.get(name)
         if old and old["key"] == key and old["status"] == "complete" and all(p.exists() for p in outputs):

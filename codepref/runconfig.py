@@ -106,7 +106,7 @@ class RankSection:
         pair_options: how picks become records (:class:`~codepref.pairs.build.PairOptions`).
             Its fields are written straight in ``[rank]`` (``pairs_per_task = 1``,
             ``min_margin``, ``skip_uniform``, ``dedupe``, ``concat_tests``,
-            ``prompt_gate``), not as a sub-table; defaults are PairOptions'.
+            ``prompt_gate``, ``min_cluster``), not as a sub-table; defaults are PairOptions'.
     """
 
     scorer: str = "pagerank"

@@ -25,6 +25,9 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Most pairs per task (each solution used once).")
 @click.option("--min-margin", type=float, default=0.0, show_default=True,
               help="Smallest chosen-rejected score difference, scores divided by the task's best (0..1).")
+@click.option("--min-cluster", type=int, default=1, show_default=True,
+              help="Keep a pair only when at least this many candidates share the chosen solution's pass "
+                   "vector (a consensus filter: fewer pairs, more often right).")
 @click.option("--keep-uniform", is_flag=True, help="Do not skip tasks where every cell passed or none did.")
 @click.option("--no-dedupe", is_flag=True, help="Treat identical solution texts as different candidates.")
 @click.option("--no-prompt-gate", is_flag=True,
@@ -44,7 +47,7 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Smallest median-time ratio for an efficiency pair.")
 @sandbox_options
 def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs_per_task, min_margin,
-         keep_uniform, no_dedupe, no_prompt_gate, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
+         min_cluster, keep_uniform, no_dedupe, no_prompt_gate, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
          min_speedup, config) -> None:
     """Score each task's solutions from its pass matrix and write preference data.
 
@@ -61,7 +64,8 @@ def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs
     from codepref.pairs.rank import rank_file
 
     options = PairOptions(pairs_per_task=pairs_per_task, min_margin=min_margin, skip_uniform=not keep_uniform,
-                          dedupe=not no_dedupe, concat_tests=concat_tests, prompt_gate=not no_prompt_gate)
+                          dedupe=not no_dedupe, concat_tests=concat_tests, prompt_gate=not no_prompt_gate,
+                          min_cluster=min_cluster)
     eff = EfficiencyOptions(repeats=efficiency_repeats, min_speedup=min_speedup) if efficiency else None
     spec = tasks_spec or samples_task_set(samples_path)
     prompts = {tid: t.prompt for tid, t in load_task_map(spec).items()} if spec else None

@@ -143,11 +143,32 @@ def test_min_margin_filters_close_pairs():
     assert task_picks(t, get_scorer("codet"), PairOptions(min_margin=0.7)) == ([], "no pair reaches the minimum margin")
 
 
+def test_min_cluster_keeps_only_picks_with_a_consensus():
+    """Distinct texts, rows: three pass all tests (one cluster of 3), one passes two, one
+    fails two. The chosen row's cluster has 3 members: min_cluster 3 keeps the pick, 4
+    drops it with the reason. A sandbox error counts as not passed (row 5 = row 3's
+    vector once its error cell is read as a failure)."""
+    sols = [PROMPT + f"    return a + b + {i} - {i}\n" for i in range(3)] + SOLS[2:]
+    rows = [[P, P, P]] * 3 + [ROWS[2], ROWS[3]]
+    t = task(rows, sols)
+    sc = get_scorer("codet")
+    picks, _ = task_picks(t, sc, PairOptions(min_cluster=3))
+    assert picks and picks[0].chosen in (0, 1, 2)
+    assert task_picks(t, sc, PairOptions(min_cluster=4)) == (
+        [], "no consensus: fewer than 4 candidates share the chosen solution's pass vector")
+    assert task_picks(t, sc, PairOptions()) == task_picks(t, sc, PairOptions(min_cluster=1))
+    from codepref.pairs.build import cluster_size
+    t2 = task([[F, F, P], [F, S, P], [P, P, P]], [SOLS[2], PROMPT + "    return b - a\n", SOLS[0]])
+    assert cluster_size(t2, [0, 1, 2], 0) == 2 and cluster_size(t2, [0, 1, 2], 2) == 1
+
+
 def test_bad_options():
     with pytest.raises(ConfigError, match="pairs_per_task"):
         PairOptions(pairs_per_task=0)
     with pytest.raises(ConfigError, match="min_margin"):
         PairOptions(min_margin=2)
+    with pytest.raises(ConfigError, match="min_cluster"):
+        PairOptions(min_cluster=0)
     with pytest.raises(ConfigError, match="format"):
         list(build_records([task()], get_scorer("codet"), PairOptions(), "sft"))
     with pytest.raises(ConfigError, match="repeats"):

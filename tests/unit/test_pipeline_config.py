@@ -10,7 +10,7 @@ import pytest
 
 from codepref.errors import ConfigError
 from codepref.pairs.build import PairOptions
-from codepref.pipeline import Display, Run
+from codepref.pipeline import Display, Run, stage_settings
 from codepref.runconfig import (SHIPPED, RunConfig, config_hash, load_run_config, section_dict,
                                 shipped_config_text)
 
@@ -91,6 +91,18 @@ def test_rank_pair_options_are_written_flat_in_the_rank_section():
         "[rank] min_margin must be in [0, 1] (scores are normalised), got 3.0",
         "[rank] format must be dpo or kto, got 'x'",
     ])
+
+
+def test_settings_added_later_enter_stage_keys_only_when_set():
+    """A run made before min_cluster / nll_weight / protocol existed keeps its stage keys:
+    at their defaults they are left out of the hashed settings; set, they are in."""
+    default = stage_settings(load_run_config(None), ["generate", "rank", "train"])
+    assert "min_cluster" not in default["rank"] and "pairs_per_task" in default["rank"]
+    assert "nll_weight" not in default["train"] and "protocol" not in default["generate"]
+    assert "share_prompt" not in default["train"]  # speed only: never in a key
+    changed = stage_settings(load_run_config(None, ["rank.min_cluster=4", "train.nll_weight=1.0"]),
+                             ["rank", "train"])
+    assert changed["rank"]["min_cluster"] == 4 and changed["train"]["nll_weight"] == 1.0
 
 
 def test_cross_section_rules():
