@@ -15,8 +15,10 @@ releases in :data:`codepref.tasks.mbpp.KNOWN`. HumanEval is checked by the tests
 The split is made once over the 320 candidates, before dropping, so it depends only on the
 ids and :data:`SPLIT_SEED`: candidates are sorted by ``sha256(f"{seed}:{task_id}")`` and the
 first :data:`DEV_SIZE` (60) are ``mbpp-dev``, the rest ``mbpp-train``; dropped problems are
-then removed from either side (241 train and 58 dev remain). The seed, the sizes and
-the number dropped are in the task set's ``version``, which every output header records.
+then removed from either side. Last, a dev problem that restates a training problem (the
+same checks, dev against train: MBPP 883 shares a 13-word run with 817) leaves the dev side,
+so a dev score measures generalisation: 241 train and 57 dev remain. The seed, the sizes and
+the numbers dropped are in the task set's ``version``, which every output header records.
 
 Tasks look like the MBPP+ prompts (:func:`codepref.tasks.mbpp.mbpp_prompt`: the description
 and the first MBPP assert, which the prompt gate uses) with ids ``Mbpp/N``. All their MBPP
@@ -74,11 +76,14 @@ class Split:
     Attributes:
         candidates: the 320 candidate ids (ascending).
         train, dev: the final ids of each set (overlaps removed), ascending.
-        dropped: the overlaps that removed candidates (several per id possible).
+        dropped: the overlaps with a benchmark that removed candidates (several per id
+            possible).
         tasks: id -> Task for every kept candidate.
         sha256: over mbpp.jsonl then MbppPlus.jsonl.gz.
         source: the two files.
         version: the string recorded in the task sets' headers.
+        dev_near_train: the overlaps of a dev candidate with a training problem, which
+            removed it from the dev side (``train_id`` is the dev problem here).
     """
 
     candidates: list[int]
@@ -89,6 +94,7 @@ class Split:
     sha256: str
     source: str
     version: str
+    dev_near_train: list[Overlap] = field(default_factory=list)
 
 
 def _number(task_id: str) -> int:
@@ -125,16 +131,22 @@ def build_split(path: str | os.PathLike[str] | None = None, *, data_dir: str | N
     train, dev = split_ids(candidates)
     train = [i for i in train if i not in gone]
     dev = [i for i in dev if i not in gone]
-    for i in gone:
+    # A dev problem that restates a training problem (MBPP has near-duplicates across its own
+    # splits) would score recall of training data, not generalisation: it leaves the dev side.
+    near = check_overlap([tasks[i] for i in dev], [("mbpp-train", [tasks[i] for i in train])])
+    near_gone = {_number(o.train_id) for o in near}
+    dev = [i for i in dev if i not in near_gone]
+    for i in gone | near_gone:
         del tasks[i]
     for name, ids in (("train", train), ("dev", dev)):
         for i in ids:
             tasks[i].metadata["split"] = name
     mbpp_sha, plus_sha = sha256_of(mbpp_file), sha256_of(plus_file)
     version = (f"split seed={SPLIT_SEED} candidates={len(candidates)} dev={len(dev)} train={len(train)} "
-               f"dropped={len(gone)}; mbpp={KNOWN.get(mbpp_sha, 'file')}; mbpp+={KNOWN.get(plus_sha, 'file')}")
+               f"dropped={len(gone)} dev_near_train={len(near_gone)}; mbpp={KNOWN.get(mbpp_sha, 'file')}; "
+               f"mbpp+={KNOWN.get(plus_sha, 'file')}")
     return Split(candidates, train, dev, dropped, tasks, sha256_of(mbpp_file, plus_file),
-                 f"{mbpp_file} + {plus_file}", version)
+                 f"{mbpp_file} + {plus_file}", version, near)
 
 
 def _load(name: str, which: str, path, data_dir) -> TaskSet:
