@@ -14,6 +14,10 @@ rates. The baseline rows, measured in the same run:
   precision ``c (k - c) / (k (k - 1))``, chosen-correct ``c / k``, rejected-wrong
   ``(k - c) / k``, averaged over tasks): what the self-generated tests add.
 
+``--solutions 8,16`` repeats every table on the first K solutions of each task (sample index
+< K), so one N = 16 run also answers what N = 8 would have given on the same prompts (the
+question "does sampling more per prompt make pairs more precise?" without a second run's noise).
+
 When the samples hold tests the prompts state (``params.source = "prompt"``), every scorer
 runs with the prompt gate on and off (``PairOptions.prompt_gate``).
 
@@ -30,6 +34,7 @@ The end-to-end recipe that produces its inputs (the closing note's figures)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 
@@ -40,6 +45,7 @@ from codepref.languages import sandbox_for
 from codepref.evaluation.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
 from codepref.pairs.build import PairOptions, build_records, candidates, gate, skip_reason
 from codepref.pairs.data import load_task_data
+from codepref.records import PassMatrix
 from codepref.scoring import get_scorer
 
 
@@ -76,6 +82,8 @@ def main() -> None:
     ap.add_argument("--margins", default="0,0.5", help="comma-separated min_margin values")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the rows as JSON here")
+    ap.add_argument("--solutions", default="", metavar="K[,K]",
+                    help="also (or only) report on each task's first K solutions, e.g. 8,16 (default: all)")
     args = ap.parse_args()
 
     tasks = load_task_map(args.benchmark)
@@ -84,6 +92,32 @@ def main() -> None:
     with SandboxPool(config) as pool:
         verdicts = hidden_verdicts({d.task_id: [s for s in d.solutions if s.strip()] for d in data}, tasks, pool,
                                    set_name=args.benchmark)
+    ks = [int(k) for k in args.solutions.split(",") if k.strip()] or [None]
+    all_rows = []
+    for k in ks:
+        if k is not None:
+            print(f"## the first {k} solutions of each task\n")
+        all_rows += report(first_solutions(data, k) if k else data, verdicts, args.margins, k)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(all_rows, fh, indent=1)
+
+
+def first_solutions(data, k: int):
+    """Each task cut to its solutions with sample index < ``k`` (rows of the matrix too)."""
+    out = []
+    for d in data:
+        rows = [r for r, i in enumerate(d.solution_index) if i < k]
+        m = PassMatrix(d.task_id, [d.matrix.outcomes[r] for r in rows], [d.matrix.durations[r] for r in rows])
+        out.append(dataclasses.replace(
+            d, solutions=[d.solutions[r] for r in rows], matrix=m,
+            solution_index=[d.solution_index[r] for r in rows],
+            continuations=[d.continuations[r] for r in rows] if d.continuations else []))
+    return out
+
+
+def report(data, verdicts, margins: str, k: int | None) -> list[dict]:
+    """Print the tables for ``data``; return the rows as dicts (with ``solutions`` = k)."""
     n, m = [d.matrix.shape[0] for d in data], [d.matrix.shape[1] for d in data]
     correct = [sum(bool(verdicts.get((d.task_id, s))) for s in d.solutions) for d in data]
     print(f"{len(data)} tasks; solutions per task: median {statistics.median(n)} (min {min(n)}); distinct tests "
@@ -98,7 +132,7 @@ def main() -> None:
         print(f"tasks whose prompt states tests: {len(stated)}/{len(data)} ({sum(len(d.stated) for d in stated)} "
               f"tests); no solution passes them on {closed}\n")
     rows = []
-    for margin in [float(x) for x in args.margins.split(",")]:
+    for margin in [float(x) for x in margins.split(",")]:
         for gated in ([True, False] if stated else [False]):
             opts = PairOptions(min_margin=margin, prompt_gate=gated)
             kind = f"min_margin {margin:g}" + (f", gate {'on' if gated else 'off'}" if stated else "")
@@ -117,10 +151,8 @@ def main() -> None:
                 rand.kind = kind
                 rows.append(rand)
     print(_exact(format_table(rows), rows))
-    print("\n" + consensus_table(data, verdicts))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump([_as_dict(r) for r in rows], fh, indent=1)
+    print("\n" + consensus_table(data, verdicts) + "\n")
+    return [dict(_as_dict(r), solutions=k) for r in rows]
 
 
 def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
