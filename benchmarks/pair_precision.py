@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--margins", default="0,0.5", help="comma-separated min_margin values")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the rows as JSON here")
+    ap.add_argument("--pairs-per-task", type=int, default=1,
+                    help="most pairs per task in the scorer table (1, the learning run's setting)")
     ap.add_argument("--solutions", default="", metavar="K[,K]",
                     help="also (or only) report on each task's first K solutions, e.g. 8,16 (default: all)")
     args = ap.parse_args()
@@ -97,7 +99,8 @@ def main() -> None:
     for k in ks:
         if k is not None:
             print(f"## the first {k} solutions of each task\n")
-        all_rows += report(first_solutions(data, k) if k else data, verdicts, args.margins, k)
+        all_rows += report(first_solutions(data, k) if k else data, verdicts, args.margins, k,
+                           args.pairs_per_task)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(all_rows, fh, indent=1)
@@ -116,7 +119,7 @@ def first_solutions(data, k: int):
     return out
 
 
-def report(data, verdicts, margins: str, k: int | None) -> list[dict]:
+def report(data, verdicts, margins: str, k: int | None, pairs_per_task: int = 1) -> list[dict]:
     """Print the tables for ``data``; return the rows as dicts (with ``solutions`` = k)."""
     n, m = [d.matrix.shape[0] for d in data], [d.matrix.shape[1] for d in data]
     correct = [sum(bool(verdicts.get((d.task_id, s))) for s in d.solutions) for d in data]
@@ -134,7 +137,7 @@ def report(data, verdicts, margins: str, k: int | None) -> list[dict]:
     rows = []
     for margin in [float(x) for x in margins.split(",")]:
         for gated in ([True, False] if stated else [False]):
-            opts = PairOptions(min_margin=margin, prompt_gate=gated)
+            opts = PairOptions(min_margin=margin, prompt_gate=gated, pairs_per_task=pairs_per_task)
             kind = f"min_margin {margin:g}" + (f", gate {'on' if gated else 'off'}" if stated else "")
             runs = [(f"{name}{_fmt(kw)}", get_scorer(name, **kw), data) for name, kw in settings()]
             if margin == 0 and not gated:
@@ -162,7 +165,11 @@ def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
 
     * ``cluster``: how many candidates have exactly the chosen one's pass vector over the
       model's tests (CodeT's consensus set; a lone winner is weak evidence);
-    * ``gate``: how many candidates pass every test the prompt states.
+    * ``gate``: how many candidates pass every test the prompt states;
+    * ``tests``: the share of the model's own tests (valid cells, stated tests excluded) that
+      the chosen solution passes (0 when the task has none): a chosen answer that fails most
+      of the model's asserts is often a wrong one that merely passes the stated example;
+    * ``cluster >= 3 and tests >= 0.5``: both.
 
     Coverage is over the tasks with both a right and a wrong candidate (by the hidden
     verdicts): the share of them that keep a pair. Issue goal: precision >= 0.9 at
@@ -185,21 +192,29 @@ def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
         passed, valid = as_arrays(d.matrix)
         ok = passed & valid
         g = gate(d)
+        own = [j for j in range(ok.shape[1]) if j not in set(d.stated) and valid[p.chosen, j]]
+        cluster = int(sum((ok[i] == ok[p.chosen]).all() for i in cands))
+        tests = float(ok[p.chosen, own].mean()) if own else 0.0
         rows.append({"task": d.task_id,
                      "precise": bool(verdicts.get((d.task_id, d.solutions[p.chosen])))
                      and verdicts.get((d.task_id, d.solutions[p.rejected])) is False,
-                     "cluster": sum((ok[i] == ok[p.chosen]).all() for i in cands),
-                     "gate": int(g[cands].sum()) if g is not None else len(cands)})
+                     "cluster": cluster,
+                     "gate": int(g[cands].sum()) if g is not None else len(cands),
+                     "tests": tests,
+                     "both": min(cluster / 3, tests / 0.5)})
     lines = [f"consensus filters on {scorer}'s pairs ({len(mixed)} tasks have a right and a wrong candidate)", "",
              "| keep a pair when | pairs | precision | coverage |", "|---|---:|---:|---:|"]
-    for label, key in (("chosen's cluster >=", "cluster"), ("gate-passing candidates >=", "gate")):
-        for k in range(1, 7):
-            kept = [r for r in rows if r[key] >= k]
-            if not kept:
-                continue
-            cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
-            prec = sum(r["precise"] for r in kept) / len(kept)
-            lines.append(f"| {label} {k} | {len(kept)} | {prec:.3f} | {cov:.2f} |")
+    filters = [(f"chosen's cluster >= {k}", "cluster", k) for k in range(1, 9)]
+    filters += [(f"gate-passing candidates >= {k}", "gate", k) for k in range(1, 7)]
+    filters += [(f"chosen passes >= {f:g} of the model's tests", "tests", f) for f in (0.25, 0.5, 0.75, 1.0)]
+    filters += [("cluster >= 3 and passes >= 0.5 of the model's tests", "both", 1.0)]
+    for label, key, k in filters:
+        kept = [r for r in rows if r[key] >= k]
+        if not kept:
+            continue
+        cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
+        prec = sum(r["precise"] for r in kept) / len(kept)
+        lines.append(f"| {label} | {len(kept)} | {prec:.3f} | {cov:.2f} |")
     return "\n".join(lines)
 
 
