@@ -95,9 +95,12 @@ def test_dpo_loss_falls_and_reward_accuracy_rises(dpo_run):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6] and result.steps == 6
     first, last = rows[0], rows[-1]
     # Step 1: the adapter starts as a no-op (B = 0), so policy == reference and loss = ln 2.
-    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["rewards/accuracies"] == 0.0
+    # Equal only up to float rounding: the cached reference pass and the training forward run
+    # different GEMM shapes, and on some CPUs (AVX-512) a reward comes out 4e-7 instead of 0,
+    # so step 1's reward accuracy is 0 or 0.5 by rounding alone; the margin is ~0 either way.
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and abs(first["rewards/margins"]) < 1e-4
     assert last["loss"] < first["loss"] - 0.01
-    assert min(r["rewards/accuracies"] for r in rows[-2:]) > first["rewards/accuracies"]
+    assert min(r["rewards/accuracies"] for r in rows[-2:]) > 0.0
     assert last["rewards/margins"] > 0 and last["rewards/chosen"] > last["rewards/rejected"]
     assert ticks == [(0, 6), 1, 1, 1, 1, 1, 1]
     run = json.loads((tmp / "out" / "train_config.json").read_text())
