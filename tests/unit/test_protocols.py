@@ -346,6 +346,7 @@ def test_evaluate_sampling_protocol_and_its_max_tokens(monkeypatch):
 
     # the default model records qwen-coder (its best measured protocol)
     assert MODELS.get(DEFAULT_MODEL).protocol == "qwen-coder"
+    assert MODELS.get("qwen2.5-coder-1.5b-instruct").protocol == "qwen-coder"  # 72.0 / 67.7 vs 70.7 / 66.5
     assert (config().protocol, config().max_tokens) == ("qwen-coder", 2048)
     # a model without a recorded protocol samples with auto
     monkeypatch.setitem(MODELS._entries, DEFAULT_MODEL, dataclasses.replace(MODELS.get(DEFAULT_MODEL), protocol=None))
