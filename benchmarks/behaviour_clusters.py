@@ -38,17 +38,11 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pair_precision import first_solutions  # noqa: E402
+from pair_precision import filter_row, first_solutions, judged, solution_counts  # noqa: E402
 
-from codepref.config import SandboxConfig  # noqa: E402
-from codepref.evaluation.audit import hidden_verdicts  # noqa: E402
-from codepref.execution import SandboxPool  # noqa: E402
-from codepref.languages import sandbox_for  # noqa: E402
-from codepref.pairs.build import PairOptions, candidates, gate, task_picks  # noqa: E402
-from codepref.pairs.data import load_task_data  # noqa: E402
+from codepref.pairs.build import PairOptions, candidates, cluster_size, gate, task_picks  # noqa: E402
 from codepref.records import Outcome, Program  # noqa: E402
 from codepref.scoring import get_scorer  # noqa: E402
-from codepref.tasks.source import load_task_map  # noqa: E402
 
 MARK = "@@cp-sig@@ "
 _BUILTINS = set(dir(builtins))
@@ -109,8 +103,6 @@ def signatures(data, pool) -> dict[tuple[str, str], tuple]:
 
 def rows_for(data, verdicts, sigs) -> tuple[list[dict], set]:
     """One row per task with a PageRank pick: its precision and both cluster sizes, and the vote pair."""
-    from codepref.scoring.base import as_arrays
-
     sc, opts = get_scorer("pagerank"), PairOptions()
     rows, mixed = [], set()
     for d in data:
@@ -123,15 +115,13 @@ def rows_for(data, verdicts, sigs) -> tuple[list[dict], set]:
             continue
         p = picks[0]
         sig = {i: sigs.get((d.task_id, d.solutions[i])) for i in cands}
-        passed, valid = as_arrays(d.matrix)
-        ok = passed & valid
         size = Counter(s for s in sig.values() if s is not None)
         g = gate(d)
         eligible = [i for i in cands if g is None or g[i]]
         vote_size = Counter(sig[i] for i in eligible if sig[i] is not None)
         row = {"task": d.task_id,
                "precise": right[p.chosen] is True and right[p.rejected] is False,
-               "pass_cluster": int(sum((ok[i] == ok[p.chosen]).all() for i in cands)),
+               "pass_cluster": cluster_size(d, cands, p.chosen),
                "behaviour": size[sig[p.chosen]] if sig[p.chosen] is not None else 0}
         # vote: the eligible solution whose behaviour the most eligible solutions share
         # (PageRank's own chosen one on a tie), against PageRank's rejected one.
@@ -149,10 +139,9 @@ def table(rows, mixed) -> str:
              "| keep a pair when | pairs | precision | coverage |", "|---|---:|---:|---:|"]
 
     def line(label, kept):
-        if kept:
-            cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
-            prec = sum(r["precise"] for r in kept) / len(kept)
-            lines.append(f"| {label} | {len(kept)} | {prec:.3f} | {cov:.2f} |")
+        row = filter_row(label, kept, mixed)
+        if row:
+            lines.append(row)
 
     for k in range(1, 9):
         line(f"pass-vector cluster >= {k}", [r for r in rows if r["pass_cluster"] >= k])
@@ -173,17 +162,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args()
 
-    tasks = load_task_map(args.benchmark)
-    data = load_task_data(args.samples, args.matrices, {t: x.prompt for t, x in tasks.items()})
-    config = sandbox_for(SandboxConfig(workers=args.workers), {t.language for t in tasks.values()})
-    with SandboxPool(config) as pool:
-        verdicts = hidden_verdicts({d.task_id: [s for s in d.solutions if s.strip()] for d in data}, tasks, pool,
-                                   set_name=args.benchmark)
+    with judged(args.samples, args.matrices, args.benchmark, args.workers) as (data, verdicts, pool):
         sigs = signatures(data, pool)
     n_inputs = [len({c for t in d.tests for c in calls_of(t)}) for d in data]
     print(f"{len(data)} tasks; inputs per task: median {sorted(n_inputs)[len(n_inputs) // 2]} "
           f"(none in {sum(n == 0 for n in n_inputs)}); signatures of {len(sigs)} distinct solutions\n")
-    for k in [int(x) for x in args.solutions.split(",") if x.strip()] or [None]:
+    for k in solution_counts(args.solutions):
         sub = first_solutions(data, k) if k else data
         print(f"## {'the first %d solutions of each task' % k if k else 'all solutions'}\n")
         print(table(*rows_for(sub, verdicts, sigs)) + "\n")

@@ -37,13 +37,14 @@ import argparse
 import dataclasses
 import json
 import statistics
+from contextlib import contextmanager
 
 from codepref.config import SandboxConfig
 from codepref.execution import SandboxPool
 from codepref.tasks.source import load_task_map
 from codepref.languages import sandbox_for
 from codepref.evaluation.audit import AuditRow, audit_records, format_table, hidden_verdicts, oracle_task
-from codepref.pairs.build import PairOptions, build_records, candidates, gate, skip_reason
+from codepref.pairs.build import PairOptions, build_records, candidates, cluster_size, gate, skip_reason, task_picks
 from codepref.pairs.data import load_task_data
 from codepref.records import PassMatrix
 from codepref.scoring import get_scorer
@@ -88,15 +89,10 @@ def main() -> None:
                     help="also (or only) report on each task's first K solutions, e.g. 8,16 (default: all)")
     args = ap.parse_args()
 
-    tasks = load_task_map(args.benchmark)
-    data = load_task_data(args.samples, args.matrices, {t: x.prompt for t, x in tasks.items()})
-    config = sandbox_for(SandboxConfig(workers=args.workers), {t.language for t in tasks.values()})
-    with SandboxPool(config) as pool:
-        verdicts = hidden_verdicts({d.task_id: [s for s in d.solutions if s.strip()] for d in data}, tasks, pool,
-                                   set_name=args.benchmark)
-    ks = [int(k) for k in args.solutions.split(",") if k.strip()] or [None]
+    with judged(args.samples, args.matrices, args.benchmark, args.workers) as (data, verdicts, _):
+        pass
     all_rows = []
-    for k in ks:
+    for k in solution_counts(args.solutions):
         if k is not None:
             print(f"## the first {k} solutions of each task\n")
         all_rows += report(first_solutions(data, k) if k else data, verdicts, args.margins, k,
@@ -104,6 +100,36 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(all_rows, fh, indent=1)
+
+
+@contextmanager
+def judged(samples: str, matrices: str, benchmark: str, workers: int = 0):
+    """The tasks' data (samples joined with their matrices) and each distinct solution's
+    verdict by the benchmark's hidden tests; yields ``(data, verdicts, pool)``, the sandbox
+    pool open for more work until the block ends."""
+    tasks = load_task_map(benchmark)
+    data = load_task_data(samples, matrices, {t: x.prompt for t, x in tasks.items()})
+    config = sandbox_for(SandboxConfig(workers=workers), {t.language for t in tasks.values()})
+    with SandboxPool(config) as pool:
+        verdicts = hidden_verdicts({d.task_id: [s for s in d.solutions if s.strip()] for d in data}, tasks, pool,
+                                   set_name=benchmark)
+        yield data, verdicts, pool
+
+
+def solution_counts(text: str) -> list[int | None]:
+    """``--solutions`` ("8,16") as a list of K; ``[None]`` (all solutions) when empty."""
+    return [int(k) for k in text.split(",") if k.strip()] or [None]
+
+
+def filter_row(label: str, kept: list[dict], mixed: set) -> str | None:
+    """A Markdown row for the pairs ``kept`` by a filter (each ``{"task", "precise"}``):
+    how many, their precision, and coverage of the ``mixed`` tasks (those with a right and a
+    wrong candidate); None when the filter keeps nothing."""
+    if not kept:
+        return None
+    cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
+    prec = sum(r["precise"] for r in kept) / len(kept)
+    return f"| {label} | {len(kept)} | {prec:.3f} | {cov:.2f} |"
 
 
 def first_solutions(data, k: int):
@@ -175,7 +201,6 @@ def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
     verdicts): the share of them that keep a pair. Issue goal: precision >= 0.9 at
     coverage >= 0.5.
     """
-    from codepref.pairs.build import task_picks
     from codepref.scoring.base import as_arrays
 
     sc, opts = get_scorer(scorer), PairOptions()
@@ -193,7 +218,7 @@ def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
         ok = passed & valid
         g = gate(d)
         own = [j for j in range(ok.shape[1]) if j not in set(d.stated) and valid[p.chosen, j]]
-        cluster = int(sum((ok[i] == ok[p.chosen]).all() for i in cands))
+        cluster = cluster_size(d, cands, p.chosen)
         tests = float(ok[p.chosen, own].mean()) if own else 0.0
         rows.append({"task": d.task_id,
                      "precise": bool(verdicts.get((d.task_id, d.solutions[p.chosen])))
@@ -209,12 +234,9 @@ def consensus_table(data, verdicts, scorer: str = "pagerank") -> str:
     filters += [(f"chosen passes >= {f:g} of the model's tests", "tests", f) for f in (0.25, 0.5, 0.75, 1.0)]
     filters += [("cluster >= 3 and passes >= 0.5 of the model's tests", "both", 1.0)]
     for label, key, k in filters:
-        kept = [r for r in rows if r[key] >= k]
-        if not kept:
-            continue
-        cov = len({r["task"] for r in kept} & mixed) / max(1, len(mixed))
-        prec = sum(r["precise"] for r in kept) / len(kept)
-        lines.append(f"| {label} | {len(kept)} | {prec:.3f} | {cov:.2f} |")
+        row = filter_row(label, [r for r in rows if r[key] >= k], mixed)
+        if row:
+            lines.append(row)
     return "\n".join(lines)
 
 
