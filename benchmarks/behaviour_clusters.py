@@ -12,8 +12,9 @@ MBR-exec; see ../docs/learning.md), on samples and matrices from ``codepref gene
    prompt's stated example) is taken as an input, e.g. ``f(3, [1, 2])`` from
    ``assert f(3, [1, 2]) == 5``;
 2. every distinct solution runs once in the sandbox with all of its task's inputs, each
-   call under a 1-second alarm, and prints ``repr`` of each result (or the exception's
-   type): its *signature*;
+   call under a 1-second alarm, and prints a canonical ``repr`` of each result (sets and
+   dicts sorted, memory addresses dropped), or the exception's type, a timed-out or
+   unreached call as one mark: its *signature*;
 3. solutions with equal signatures form a behaviour cluster.
 
 Printed beside the pass-vector filter, for each ``--solutions`` K: PageRank's pair kept when
@@ -47,16 +48,29 @@ from codepref.scoring import get_scorer  # noqa: E402
 MARK = "@@cp-sig@@ "
 _BUILTINS = set(dir(builtins))
 
-# The harness appended to each solution: one line per input, the repr of its value.
+UNFINISHED = "!unfinished"  # a call that timed out, or that the program never reached
+
+# The harness appended to each solution: one line per input, its value in a canonical repr
+# (sets and dicts in sorted order, no memory addresses), so equal behaviour prints equally
+# in every process (string hashing, and so set order, is randomised per process). Literal
+# braces are doubled for str.format.
 _HARNESS = '''
-import json as _cp_json, signal as _cp_signal
+import json as _cp_json, re as _cp_re, signal as _cp_signal
 def _cp_alarm(*_a):
     raise TimeoutError()
+def _cp_canon(v):
+    if isinstance(v, (set, frozenset)):
+        return type(v).__name__ + "{{" + ", ".join(sorted(map(_cp_canon, v))) + "}}"
+    if isinstance(v, (list, tuple)):
+        return type(v).__name__ + "[" + ", ".join(map(_cp_canon, v)) + "]"
+    if isinstance(v, dict):
+        return "dict{{" + ", ".join(sorted(_cp_canon(k) + ": " + _cp_canon(x) for k, x in v.items())) + "}}"
+    return _cp_re.sub(r" at 0x[0-9a-fA-F]+", "", repr(v))
 _cp_signal.signal(_cp_signal.SIGALRM, _cp_alarm)
 for _cp_src in _cp_json.loads({calls!r}):
     _cp_signal.setitimer(_cp_signal.ITIMER_REAL, 1.0)
     try:
-        _cp_val = repr(eval(_cp_src))[:300]
+        _cp_val = _cp_canon(eval(_cp_src))[:300]
     except BaseException as _cp_e:
         _cp_val = "!" + type(_cp_e).__name__
     _cp_signal.setitimer(_cp_signal.ITIMER_REAL, 0)
@@ -97,7 +111,8 @@ def signatures(data, pool) -> dict[tuple[str, str], tuple]:
         if res.outcome is Outcome.SANDBOX_ERROR:
             continue
         vals = [json.loads(line[len(MARK):]) for line in res.stdout.split("\n") if line.startswith(MARK)]
-        out[(task, text)] = tuple(vals) + ("!incomplete",) * (n - len(vals))
+        vals = [UNFINISHED if v == "!TimeoutError" else v for v in vals]
+        out[(task, text)] = tuple(vals) + (UNFINISHED,) * (n - len(vals))
     return out
 
 
