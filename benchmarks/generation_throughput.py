@@ -30,6 +30,12 @@ off, and prints a table of tokens/s and the ratio to the packaged file at 32 seq
 to transformers batch-8 when it ran).
 
     python benchmarks/generation_throughput.py --skip-hf --variants q4_0,q8_0 --parallels 16,32,64 --no-repack
+
+Draws: ``--draws`` adds the 32-sequence run with llama.cpp's own sampler chain (top-p sorts
+the 150k-token vocabulary at every draw) before and after codepref's default
+(:mod:`codepref.generation.nucleus`), alternating, and prints the ratio of the two.
+
+    python benchmarks/generation_throughput.py --skip-hf --draws --single-prompts 1
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="comma-separated quantisation types to compare (e.g. q4_0,q8_0)")
     ap.add_argument("--parallels", default="", help="comma-separated parallel sequences for the variant table")
     ap.add_argument("--no-repack", action="store_true", help="variant table: also each run with repacking off")
+    ap.add_argument("--draws", action="store_true",
+                    help="also llama.cpp's sampler chain at 32 sequences, alternating with the default draws")
     args = ap.parse_args()
     from codepref.generation.models import resolve
 
@@ -128,8 +136,25 @@ def main() -> None:
         hf = results[2]["tokens_per_s"]
         print(f"transformers batch-8: {hf} tok/s ({mfu_text(results[2], peak)}); "
               f"ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 3x)")
+    if args.draws:
+        draws_table(args, tasks, shape, peak, results[0])
     if args.variants or args.parallels:
         variant_table(args, tasks, shape, peak, batched, None if args.skip_hf else results[2]["tokens_per_s"])
+
+
+def draws_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None:
+    """llama.cpp's sampler chain vs codepref's draws, 32 sequences, alternating: chain,
+    nucleus, chain (``first`` is the nucleus run before them); the ratio of the means."""
+    runs = {"nucleus": [first], "llama.cpp": []}
+    for draws in ("llama.cpp", "nucleus", "llama.cpp"):
+        r = run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32, draws=draws)
+        print(json.dumps(r))
+        runs[draws].append(r)
+    mean = {k: sum(r["tokens_per_s"] for r in v) / len(v) for k, v in runs.items()}
+    print(f"\n| draws (32 sequences) | runs, tok/s | mean tok/s | MFU (last) |\n|---|---|---|---|")
+    for k, v in runs.items():
+        print(f"| {k} | {', '.join(str(r['tokens_per_s']) for r in v)} | {mean[k]:.1f} | {mfu_text(v[-1], peak)} |")
+    print(f"codepref's draws / llama.cpp's chain = {mean['nucleus'] / mean['llama.cpp']:.2f}x")
 
 
 def variant_table(args, tasks, shape: ModelShape, peak: dict, packaged_rate: float, hf_rate: float | None) -> None:

