@@ -13,6 +13,10 @@ a variant is *re-quantised* (``allow_requantize``): a type with more bits than t
 kernels run. Transformers and training keep using the packaged model's dequantised
 safetensors copy.
 
+One type is not a re-quantisation: ``q8_0-exact`` (:mod:`codepref.generation.transcode`)
+re-encodes every Q4_0/Q5_0 tensor as Q8_0 with the same scales, so every weight keeps its
+value and only the kernel changes (the packaged Qwen2.5-Coder files are mostly Q5_0).
+
 Why variants: llama.cpp's CPU speed depends on the weight type (``q4_0`` has repacked AVX2
 kernels in this build, the packaged file is mostly ``q5_0``/``q8_0``); measure with
 ``benchmarks/generation_throughput.py --variants`` and check quality with ``codepref
@@ -43,6 +47,8 @@ QUANT_TYPES = {
     "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
 }
+#: Variants that keep every weight's value (:mod:`codepref.generation.transcode`).
+EXACT_TYPES = ("q8_0-exact",)
 
 
 def split_variant(model: str) -> tuple[str, str | None]:
@@ -57,8 +63,8 @@ def check_type(variant: str) -> None:
     """Raise ModelError unless ``variant`` is a known type."""
     from codepref.generation.models import ModelError
 
-    if variant not in QUANT_TYPES:
-        raise ModelError(f"unknown quantisation {variant!r}; known: {', '.join(QUANT_TYPES)}")
+    if variant not in QUANT_TYPES and variant not in EXACT_TYPES:
+        raise ModelError(f"unknown quantisation {variant!r}; known: {', '.join([*QUANT_TYPES, *EXACT_TYPES])}")
 
 
 def variant_path(name: str, variant: str) -> Path:
@@ -102,6 +108,15 @@ def variant_gguf(name: str, variant: str, *, fetch_missing: bool = True, progres
     if not fetch_missing:
         raise ModelError(f"variant {name}@{variant} is not made yet; run `codepref models fetch {name}@{variant}`")
     source = gguf_path(name, fetch_missing=True, progress=progress)
+    partial = path.with_name(path.name + ".partial")
+    if variant in EXACT_TYPES:
+        from codepref.generation.transcode import widen_to_q8_0
+
+        if progress:
+            progress("re-encode", 0, 1)
+        n = widen_to_q8_0(source, partial)
+        return _stamp(name, variant, partial, path, progress, "re-encode",
+                      {"method": f"{n} tensors re-encoded as Q8_0, same weights"})
     try:
         import llama_cpp
     except ImportError as e:
@@ -113,17 +128,24 @@ def variant_gguf(name: str, variant: str, *, fetch_missing: bool = True, progres
     params.ftype = getattr(llama_cpp, QUANT_TYPES[variant])
     params.allow_requantize = True
     params.nthread = os.cpu_count() or 1
-    partial = path.with_name(path.name + ".partial")
     if progress:
         progress("quantize", 0, 1)
     rc = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
     if rc != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         raise ModelError(f"llama.cpp could not quantise {source} to {variant} (return code {rc})")
+    return _stamp(name, variant, partial, path, progress, "quantize", {"llama_cpp_python": llama_cpp.__version__})
+
+
+def _stamp(name: str, variant: str, partial: Path, path: Path, progress: Progress | None, label: str,
+           extra: dict) -> Path:
+    """Move the finished ``partial`` into place and write its stamp (sha256, source, how)."""
+    from codepref.generation.models import MODELS
+
     os.replace(partial, path)
     info = {"name": name, "type": variant, "sha256": file_sha256(path), "size": path.stat().st_size,
-            "source_sha256": MODELS.get(name).sha256, "llama_cpp_python": llama_cpp.__version__}
+            "source_sha256": MODELS.get(name).sha256, **extra}
     stamp_path(path).write_text(json.dumps(info, indent=1) + "\n")
     if progress:
-        progress("quantize", 1, 1)
+        progress(label, 1, 1)
     return path

@@ -51,3 +51,36 @@ def test_variant_is_made_once_stamped_and_samples():
 
     assert model_identity(f"{SMOL}@q8_0") == {"packaged": SMOL, "variant": "q8_0", "sha256": stamp["sha256"]}
     assert model_identity(SMOL) == {"packaged": SMOL, "sha256": MODELS.get(SMOL).sha256}
+
+
+@pytest.mark.slow
+def test_exact_q8_0_variant_of_the_default_model_gives_the_same_answers():
+    """``@q8_0-exact`` of the default model (its Q5_0 matrices re-encoded as Q8_0, same
+    weights): made by ``models fetch`` with a stamp that says how, and greedy answers on four
+    HumanEval prompts token for token those of the packaged file."""
+    from codepref.generation.backend import Request, SamplingParams, open_generator
+    from codepref.generation.prompts import solution_prompt
+    from codepref.generation.quantize import stamp_path
+    from codepref.records import Task
+
+    name = "qwen2.5-coder-0.5b-instruct"
+    r = CliRunner().invoke(main, ["models", "fetch", f"{name}@q8_0-exact"])
+    assert r.exit_code == 0, r.output
+    stamp = json.loads(stamp_path(Path(r.output.strip().splitlines()[-1])).read_text())
+    assert stamp["type"] == "q8_0-exact" and stamp["method"].startswith("133 tensors re-encoded")
+
+    bodies = ["def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n",
+              "def is_palindrome(s: str) -> bool:\n    \"\"\"True when s reads the same backwards.\"\"\"\n",
+              "def fib(n: int) -> int:\n    \"\"\"The n-th Fibonacci number, fib(0) = 0.\"\"\"\n",
+              "def count_vowels(s: str) -> int:\n    \"\"\"How many of a, e, i, o, u are in s.\"\"\"\n"]
+    reqs = [Request(solution_prompt(Task(f"t{i}", "python", b, b.split("(")[0][4:]), "chat"),
+                    SamplingParams(0.0, 1.0, 96), (0,)) for i, b in enumerate(bodies)]
+    answers = []
+    for model in (name, f"{name}@q8_0-exact"):
+        gen = open_generator("llamacpp", model, parallel=4, n_ctx=512)
+        try:
+            answers.append([o[0].text for o in gen.generate(reqs)])
+        finally:
+            gen.close()
+    assert answers[0] == answers[1]
+    assert all(a.strip() for a in answers[0]) and len(set(answers[0])) == 4

@@ -1,0 +1,127 @@
+"""Re-encode a GGUF's Q4_0/Q5_0 tensors as Q8_0 with the same numbers: the same model, another kernel.
+
+ggml's ``Q5_0`` block holds 32 weights as ``d * (q - 16)`` with one fp16 scale ``d`` and
+5-bit ``q`` (4 low bits in ``qs``, the 5th in the 32-bit ``qh``); ``Q4_0`` as ``d * (q - 8)``
+with 4-bit ``q``; ``Q8_0`` holds 32 weights as ``d * k`` with one fp16 scale and ``k`` an
+int8. All use blocks of 32, so such a block is exactly the Q8_0 block with the same ``d`` and
+``k = q - 16`` (or ``q - 8``): no weight changes. The three types multiply against activations quantised to Q8_0, so the dot products are the same
+integer sums times the same scales; only the order in which the CPU kernels add blocks may
+differ (float rounding).
+
+Why: the packaged Qwen2.5-Coder "Q4_K_M" GGUFs are mostly Q5_0 (a 896-wide row does not fit
+K-quants' 256-blocks, so llama.cpp fell back to Q5_0 for most of the 0.5B model's matrices),
+and llama.cpp's Q8_0 kernels are faster than its Q5_0 ones on these CPUs. Unlike a
+re-quantisation (:mod:`codepref.generation.quantize`, which rounds the weights again), this
+keeps the model's answers.
+
+GGUF layout: see :mod:`codepref.generation.gguf_header`. The metadata is copied byte for
+byte, the tensor infos are rewritten with the new types and offsets, and each tensor's data
+is either copied or re-encoded.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from codepref.generation.gguf_header import _align, read_header
+
+Q4_0, Q5_0, Q8_0 = 2, 6, 8  # ggml_type ids
+Q4_0_BLOCK, Q5_0_BLOCK, Q8_0_BLOCK = 18, 22, 34  # bytes per 32 weights
+#: the bytes per block of 32 (or per 256 for K-quants) of the types a tensor may have here
+_BLOCK = {0: (4, 1), 1: (2, 1), 2: (18, 32), 3: (20, 32), 6: (22, 32), 7: (24, 32), 8: (34, 32), 9: (36, 32),
+          10: (84, 256), 11: (110, 256), 12: (144, 256), 13: (176, 256), 14: (210, 256), 15: (292, 256),
+          20: (18, 32), 30: (2, 1)}
+
+
+def q5_0_to_q8_0(raw: bytes | memoryview) -> bytes:
+    """Q5_0 blocks (22 bytes each) as Q8_0 blocks (34 bytes each) holding the same weights."""
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, Q5_0_BLOCK)
+    d = blocks[:, 0:2]
+    qh = blocks[:, 2:6].copy().view("<u4")[:, 0]
+    qs = blocks[:, 6:22]
+    low = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int16)  # weights 0-15, then 16-31
+    high = ((qh[:, None] >> np.arange(32, dtype=np.uint32)) & 1).astype(np.int16) << 4
+    k = (low | high) - 16
+    out = np.empty((blocks.shape[0], Q8_0_BLOCK), dtype=np.uint8)
+    out[:, 0:2] = d
+    out[:, 2:] = k.astype(np.int8).view(np.uint8)
+    return out.tobytes()
+
+
+def q4_0_to_q8_0(raw: bytes | memoryview) -> bytes:
+    """Q4_0 blocks (18 bytes each: fp16 d, 16 bytes of nibbles) as Q8_0 blocks, same weights."""
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, Q4_0_BLOCK)
+    qs = blocks[:, 2:18]
+    k = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int16) - 8
+    out = np.empty((blocks.shape[0], Q8_0_BLOCK), dtype=np.uint8)
+    out[:, 0:2] = blocks[:, 0:2]
+    out[:, 2:] = k.astype(np.int8).view(np.uint8)
+    return out.tobytes()
+
+
+#: ggml type -> its exact Q8_0 re-encoding
+WIDEN = {Q4_0: q4_0_to_q8_0, Q5_0: q5_0_to_q8_0}
+
+
+def _tensor_infos(buf, span: tuple[int, int]) -> list[dict]:
+    pos = span[0]
+    infos = []
+    while pos < span[1]:
+        start = pos
+        (n,) = struct.unpack_from("<Q", buf, pos)
+        pos += 8 + n
+        (n_dims,) = struct.unpack_from("<I", buf, pos)
+        pos += 4
+        dims = struct.unpack_from(f"<{n_dims}Q", buf, pos)
+        pos += 8 * n_dims
+        ggml_type, offset = struct.unpack_from("<IQ", buf, pos)
+        infos.append({"name_bytes": bytes(buf[start:start + 8 + n]), "dims": dims, "type": ggml_type,
+                      "offset": offset})
+        pos += 12
+    return infos
+
+
+def _nbytes(ggml_type: int, dims) -> int:
+    if ggml_type not in _BLOCK:
+        raise ValueError(f"ggml type {ggml_type} has no known block size")
+    size, per = _BLOCK[ggml_type]
+    n = int(np.prod(dims, dtype=np.int64))
+    return n // per * size
+
+
+def widen_to_q8_0(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
+    """Copy the GGUF ``src`` to ``dst`` with every Q4_0 and Q5_0 tensor re-encoded as Q8_0
+    (same weights); returns how many tensors were re-encoded.
+
+    Raises:
+        InputError: ``src`` is not a readable GGUF file.
+    """
+    src, dst = Path(src), Path(dst)
+    header = read_header(src)
+    align = header.alignment
+    with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        infos = _tensor_infos(buf, header.tensors_span)
+        offset, layout = 0, []
+        for t in infos:
+            new_type = Q8_0 if t["type"] in WIDEN else t["type"]
+            layout.append((t, new_type, offset))
+            offset = _align(offset + _nbytes(new_type, t["dims"]), align)
+        with open(dst, "wb") as out:
+            out.write(buf[:header.tensors_span[0]])  # magic, counts, metadata: unchanged
+            for t, new_type, new_offset in layout:
+                out.write(t["name_bytes"] + struct.pack(f"<I{len(t['dims'])}Q", len(t["dims"]), *t["dims"])
+                          + struct.pack("<IQ", new_type, new_offset))
+            out.write(b"\0" * (-out.tell() % align))
+            data_start = out.tell()
+            for t, new_type, new_offset in layout:
+                out.write(b"\0" * (data_start + new_offset - out.tell()))
+                a = header.data_start + t["offset"]
+                raw = buf[a:a + _nbytes(t["type"], t["dims"])]
+                out.write(WIDEN[t["type"]](raw) if new_type != t["type"] else raw)
+            out.write(b"\0" * (-out.tell() % align))
+    return sum(1 for t, new_type, _ in layout if new_type != t["type"])
