@@ -8,11 +8,14 @@ int8. All use blocks of 32, so such a block is exactly the Q8_0 block with the s
 integer sums times the same scales; only the order in which the CPU kernels add blocks may
 differ (float rounding).
 
-Why: the packaged Qwen2.5-Coder "Q4_K_M" GGUFs are mostly Q5_0 (a 896-wide row does not fit
-K-quants' 256-blocks, so llama.cpp fell back to Q5_0 for most of the 0.5B model's matrices),
-and llama.cpp's Q8_0 kernels are faster than its Q5_0 ones on these CPUs. Unlike a
-re-quantisation (:mod:`codepref.generation.quantize`, which rounds the weights again), this
-keeps the model's answers.
+Why: the packaged Qwen2.5-Coder-0.5B "Q4_K_M" GGUF is mostly Q5_0 (a 896-wide row does not
+fit K-quants' 256-blocks, so llama.cpp fell back to Q5_0 for most of its matrices), and a
+machine where llama.cpp's Q8_0 kernels beat its Q5_0 ones samples faster from the same
+model. Unlike a re-quantisation (:mod:`codepref.generation.quantize`, which rounds the
+weights again), this keeps the model's answers. Measured (``generation_throughput.py
+--variants q8_0-exact``): on a 2-core AVX-512 machine, no faster (76.2 vs 76.5 tok/s at 32
+sequences), with all 164 greedy HumanEval+ answers identical to the packaged file's; an
+AVX2 machine earlier ran a (lossy) all-Q8_0 file 1.15x faster than the packaged one.
 
 GGUF layout: see :mod:`codepref.generation.gguf_header`. The metadata is copied byte for
 byte, the tensor infos are rewritten with the new types and offsets, and each tensor's data
