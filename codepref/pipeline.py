@@ -464,13 +464,15 @@ class Ledger:
 
 class Display:
     """One progress display across stages: a line per stage, a tqdm bar (with its ETA) while a
-    stage works, and the end summary. ``echo`` defaults to stderr; ``bars=False`` hides bars."""
+    stage works (on a terminal; elsewhere a progress line every ``line_every_s``), and the end
+    summary. ``echo`` defaults to stderr; ``bars=False`` hides both."""
 
-    def __init__(self, echo: Callable[[str], None] | None = None, bars: bool = True):
+    def __init__(self, echo: Callable[[str], None] | None = None, bars: bool = True, line_every_s: float = 60.0):
         import sys
 
         self.echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
         self.bars = bars
+        self.line_every_s = line_every_s
         self.current = ""
         self.total = 0
         self.index = 0
@@ -499,6 +501,10 @@ class Display:
         def start(done: int, total: int):
             if not self.bars:
                 return lambda n: None
+            from codepref.progress import line_progress, terminal
+
+            if not terminal():  # a log file: a plain line a minute instead of a bar it cannot draw
+                return line_progress(self.echo, f"    {self.current}", unit, done, total, self.line_every_s)
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=done, unit=unit, desc=f"    {self.current}", dynamic_ncols=True,

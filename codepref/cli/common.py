@@ -68,9 +68,14 @@ def data_option(fn):
 
 
 def tqdm_progress(unit: str):
-    """A ``progress(done, total) -> tick(n)`` factory drawing a tqdm bar on stderr."""
+    """A ``progress(done, total) -> tick(n)`` factory drawing a tqdm bar on stderr (a plain
+    progress line a minute when stderr is not a terminal)."""
 
     def start(done: int, total: int):
+        from codepref.progress import line_progress, terminal
+
+        if not terminal():
+            return line_progress(lambda text: click.echo(text, err=True), "progress", unit, done, total)
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=done, unit=unit, dynamic_ncols=True, disable=None, leave=False)
