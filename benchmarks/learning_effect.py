@@ -105,6 +105,42 @@ def markdown(run_dir: Path, name: str, comparison, after_name: str) -> str:
     return "\n".join(lines)
 
 
+def answer_changes(before_dir: Path, after_dir: Path) -> str:
+    """How the greedy answers moved, per benchmark: answers identical before and after, the
+    flipped verdicts split into those the base tests decide and those only the plus inputs
+    decide (EvalPlus), and the mean answer length in characters."""
+    lines = ["| benchmark | identical answers | flips decided by base tests (won/lost) | plus-only flips "
+             "(won/lost) | mean answer chars before -> after |", "|---|---|---|---|---|"]
+    for results in sorted(before_dir.glob("*.results.jsonl")):
+        bench = results.name[:-len(".results.jsonl")]
+        other = after_dir / results.name
+        if not other.is_file():
+            continue
+        verdict = {}
+        for side, f in (("before", results), ("after", other)):
+            for _, r in iter_jsonl(f):
+                s0 = r["samples"][0] if r.get("samples") else {}
+                verdict[side, r["task_id"]] = (bool(s0.get("base")), bool(r["correct"]))
+        text = {}
+        for side, d in (("before", before_dir), ("after", after_dir)):
+            for _, x in iter_jsonl(d / f"{bench}.samples.jsonl"):
+                if x.get("kind", "solution") == "solution" and x.get("index", 0) == 0:
+                    text[side, x["task_id"]] = x.get("text", "")
+        tasks = sorted({t for side, t in verdict if side == "before"} & {t for side, t in verdict if side == "after"})
+        same = sum(text.get(("before", t)) == text.get(("after", t)) for t in tasks)
+        base, plus = [0, 0], [0, 0]
+        for t in tasks:
+            (b0, p0), (b1, p1) = verdict["before", t], verdict["after", t]
+            if p0 == p1:
+                continue
+            bucket = base if b0 != b1 else plus
+            bucket[0 if p1 else 1] += 1
+        mean = lambda side: sum(len(text.get((side, t), "")) for t in tasks) / max(len(tasks), 1)  # noqa: E731
+        lines.append(f"| {bench} | {same} of {len(tasks)} | {base[0]}/{base[1]} | {plus[0]}/{plus[1]} | "
+                     f"{mean('before'):.0f} -> {mean('after'):.0f} |")
+    return "\n".join(lines)
+
+
 def config_changes(main: dict, other: dict, prefix: str = "") -> list[str]:
     """``section.key=value`` for every setting of ``other`` that differs from ``main``."""
     out = []
@@ -175,6 +211,7 @@ def main() -> None:
                 write_text_atomic(args.out / f"{bench}.{side}.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
         write_text_atomic(args.out / "summary.json", json.dumps(summary(comparison), indent=2) + "\n")
     print(markdown(args.run_dir, args.name, comparison, after_name))
+    print("\nHow the answers moved:\n\n" + answer_changes(evals["before"], evals[after_name]))
     if args.variant or args.screen:
         print("\n" + variants_table(args.run_dir, args.variant, args.screen))
 
