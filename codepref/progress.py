@@ -37,7 +37,6 @@ Progress = Callable[[int, int], Tick]
 ProgressBars = Callable[[str], Progress]
 
 
-
 def _duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     if seconds < 60:

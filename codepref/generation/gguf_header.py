@@ -45,14 +45,26 @@ TOKENIZER_ARRAYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "token
                     "tokenizer.ggml.scores")
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor's entry in the header: ``entry`` is its bytes as written (name, dims, type,
+    offset), ``offset`` relative to the start of the data."""
+
+    name: str
+    dims: tuple[int, ...]
+    ggml_type: int
+    offset: int
+    entry: bytes
+
+
 @dataclass
 class Header:
     """A GGUF file's header: its metadata and where each part lies.
 
     ``fields`` maps a key to its value (arrays as lists; strings as ``str``, or ``bytes``
     where they are not UTF-8); ``spans`` maps a key to the byte range of its whole entry;
-    ``tensors_span`` is the range of the tensor infos; ``data_start`` the aligned start
-    of the tensor data.
+    ``tensors_span`` is the range of the tensor infos, ``tensors`` the infos themselves;
+    ``data_start`` the aligned start of the tensor data.
     """
 
     version: int
@@ -60,6 +72,7 @@ class Header:
     fields: dict[str, Any] = field(default_factory=dict)
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     tensors_span: tuple[int, int] = (0, 0)
+    tensors: list[TensorInfo] = field(default_factory=list)
     data_start: int = 0
 
     @property
@@ -137,9 +150,14 @@ def _parse(buf) -> Header:
         header.spans[key] = (start, c.pos)
     start = c.pos
     for _ in range(tensor_count):
-        c.string()
+        entry_start = c.pos
+        name = c.string()
         n_dims = c.take("<I")
-        c.pos += 8 * n_dims + 4 + 8  # dims, ggml type, offset
+        dims = struct.unpack_from(f"<{n_dims}Q", buf, c.pos)
+        c.pos += 8 * n_dims
+        ggml_type, offset = c.take("<I"), c.take("<Q")
+        header.tensors.append(TensorInfo(name if isinstance(name, str) else name.decode("utf-8", "replace"),
+                                         tuple(dims), ggml_type, offset, bytes(buf[entry_start:c.pos])))
     if c.pos > len(buf):
         raise struct.error("the tensor infos run past the end of the file")
     header.tensors_span = (start, c.pos)

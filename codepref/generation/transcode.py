@@ -71,24 +71,6 @@ def q4_0_to_q8_0(raw: bytes | memoryview) -> bytes:
 WIDEN = {Q4_0: q4_0_to_q8_0, Q5_0: q5_0_to_q8_0}
 
 
-def _tensor_infos(buf, span: tuple[int, int]) -> list[dict]:
-    pos = span[0]
-    infos = []
-    while pos < span[1]:
-        start = pos
-        (n,) = struct.unpack_from("<Q", buf, pos)
-        pos += 8 + n
-        (n_dims,) = struct.unpack_from("<I", buf, pos)
-        pos += 4
-        dims = struct.unpack_from(f"<{n_dims}Q", buf, pos)
-        pos += 8 * n_dims
-        ggml_type, offset = struct.unpack_from("<IQ", buf, pos)
-        infos.append({"name_bytes": bytes(buf[start:start + 8 + n]), "dims": dims, "type": ggml_type,
-                      "offset": offset})
-        pos += 12
-    return infos
-
-
 def _nbytes(ggml_type: int, dims) -> int:
     if ggml_type not in _BLOCK:
         raise ValueError(f"ggml type {ggml_type} has no known block size")
@@ -108,23 +90,21 @@ def widen_to_q8_0(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> i
     header = read_header(src)
     align = header.alignment
     with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        infos = _tensor_infos(buf, header.tensors_span)
         offset, layout = 0, []
-        for t in infos:
-            new_type = Q8_0 if t["type"] in WIDEN else t["type"]
+        for t in header.tensors:
+            new_type = Q8_0 if t.ggml_type in WIDEN else t.ggml_type
             layout.append((t, new_type, offset))
-            offset = _align(offset + _nbytes(new_type, t["dims"]), align)
+            offset = _align(offset + _nbytes(new_type, t.dims), align)
         with open(dst, "wb") as out:
             out.write(buf[:header.tensors_span[0]])  # magic, counts, metadata: unchanged
-            for t, new_type, new_offset in layout:
-                out.write(t["name_bytes"] + struct.pack(f"<I{len(t['dims'])}Q", len(t["dims"]), *t["dims"])
-                          + struct.pack("<IQ", new_type, new_offset))
+            for t, new_type, new_offset in layout:  # the entry with its last 12 bytes (type, offset) new
+                out.write(t.entry[:-12] + struct.pack("<IQ", new_type, new_offset))
             out.write(b"\0" * (-out.tell() % align))
             data_start = out.tell()
             for t, new_type, new_offset in layout:
                 out.write(b"\0" * (data_start + new_offset - out.tell()))
-                a = header.data_start + t["offset"]
-                raw = buf[a:a + _nbytes(t["type"], t["dims"])]
-                out.write(WIDEN[t["type"]](raw) if new_type != t["type"] else raw)
+                a = header.data_start + t.offset
+                raw = buf[a:a + _nbytes(t.ggml_type, t.dims)]
+                out.write(WIDEN[t.ggml_type](raw) if new_type != t.ggml_type else raw)
             out.write(b"\0" * (-out.tell() % align))
-    return sum(1 for t, new_type, _ in layout if new_type != t["type"])
+    return sum(1 for t, new_type, _ in layout if new_type != t.ggml_type)
