@@ -1,8 +1,10 @@
 """The end-to-end recipe: generate -> execute -> rank -> train -> evaluate, for one or more rounds.
 
 Read :func:`run_pipeline` top to bottom: it is the whole method. Round ``k`` samples from
-round ``k-1``'s adapter (on-policy; round 1 from the base model), and evaluation "after" a
-round uses that round's adapter. Each stage is one library call:
+round ``k-1``'s adapter (on-policy; round 1 from the base model) and trains that adapter
+further, against a frozen copy of it as the DPO/KTO reference (``[run] continue_adapter``,
+default true; false trains a fresh adapter on the base each round), and evaluation "after"
+a round uses that round's adapter. Each stage is one library call:
 
 =========  ===========================================  ==============================
 stage      library function                             output in ``RUN/roundK/``
@@ -110,8 +112,11 @@ def _recipe(run: Run, config: RunConfig) -> dict[str, Any]:
                         [r / "matrices.jsonl"], lambda: run.execute(tasks, r / "samples.jsonl", r / "matrices.jsonl"))
         rnk = run.stage(f"round{k}.rank", ["rank"], {"execute": exe},
                         [r / "pairs.jsonl"], lambda: run.rank(tasks, r, r / "pairs.jsonl"))
-        trn = run.stage(f"round{k}.train", ["train"], {"rank": rnk, "model": config.generate.model},
-                        [r / "adapter"], lambda: run.train(r / "pairs.jsonl", r / "adapter"))
+        # Round k > 1 continues round k-1's adapter (its key is an input) unless told not to.
+        init = adapter if config.run.continue_adapter else None
+        trn = run.stage(f"round{k}.train", ["train"],
+                        {"rank": rnk, "model": config.generate.model, **({"init": train_key} if init else {})},
+                        [r / "adapter"], lambda: run.train(r / "pairs.jsonl", r / "adapter", init))
         if (r / "adapter" / "adapter_config.json").is_file():  # else no pairs: keep the last adapter
             adapter, train_key = r / "adapter", trn
         if config.run.rounds == k or config.evaluate.every_round:
@@ -257,7 +262,8 @@ class Run:
                            prompts={t.id: t.prompt for t in tasks})
         return result.summary()
 
-    def train(self, pairs: Path, out: Path) -> str:
+    def train(self, pairs: Path, out: Path, init: Path | None = None) -> str:
+        """Train the round's adapter into ``out`` (continuing the adapter ``init`` when given)."""
         n = count_records(pairs)
         if n == 0:
             log.warning("%s has no records: nothing to train on; the next stages use the previous model", pairs)
@@ -271,7 +277,7 @@ class Run:
         # An interrupted run (its train_config.json is there) continues from its last checkpoint.
         result = train(pairs, self.config.generate.model, out, self.config.train,
                        resume=(out / RUN_FILE).is_file(), progress=self.display.bar("steps"),
-                       ref_progress=self._reference_bar, fetch_progress=self._convert_note)
+                       ref_progress=self._reference_bar, fetch_progress=self._convert_note, init_adapter=init)
         if self.config.generate.backend == "llamacpp":
             adapter_options(self.config.generate, out)  # the GGUF copy llama.cpp samples with
         last = result.last

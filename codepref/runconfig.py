@@ -48,6 +48,9 @@ class RunSection:
         name: a label for the run (reports, summary).
         rounds: iterations of generate -> execute -> rank -> train; round k samples from
             round k-1's adapter (on-policy). Default 1.
+        continue_adapter: round k > 1 trains round k-1's adapter further, against a frozen
+            copy of it as the reference (iterative DPO; default true); false trains a fresh
+            adapter on the base model each round, against the base.
         tasks: the training prompts: a task-set name (``quickstart``, ``mbpp`` ...) or a
             JSONL file of prompts. Default ``quickstart`` (ships inside the package).
         task_limit: use only the first ``task_limit`` tasks (0 = all). Default 0.
@@ -60,6 +63,7 @@ class RunSection:
 
     name: str = "run"
     rounds: int = 1
+    continue_adapter: bool = True
     tasks: str = "quickstart"
     task_limit: int = 0
     task_offset: int = 0

@@ -17,6 +17,9 @@ from codepref.cli.common import tqdm_progress
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: adapter, train_config.json, metrics.jsonl.")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run in --out from its last checkpoint.")
+@click.option("--init-adapter", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Continue training this adapter folder (e.g. the last round's --out) instead of a "
+                   "fresh one; it is also the reference model. Same lora_r, lora_alpha and targets.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="TOML file with training settings (top level or a [train] table).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -29,7 +32,7 @@ from codepref.cli.common import tqdm_progress
 @click.option("--batch-size", type=int, default=None, help="Pairs/samples per forward pass (2).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="auto (default): CUDA with 4-bit QLoRA when available, else CPU fp32 LoRA.")
-def train(pairs_path, model, method, out_dir, resume, config_file, overrides, **flags) -> None:
+def train(pairs_path, model, method, out_dir, resume, init_adapter, config_file, overrides, **flags) -> None:
     """Train a LoRA adapter with DPO or KTO on preference data.
 
     TRL's DPOTrainer (pairs: prompt/chosen/rejected) or KTOTrainer (prompt/completion/label)
@@ -38,6 +41,8 @@ def train(pairs_path, model, method, out_dir, resume, config_file, overrides, **
     NF4 (QLoRA) with gradient checkpointing and a paged optimiser; on CPU it stays fp32.
     Every setting is a field of codepref.training.TrainConfig (see --set); a rerun with the
     same settings skips a finished run, and --resume continues an interrupted one.
+    With --init-adapter the given adapter is trained further and a frozen copy of it is the
+    reference (iterative DPO: round k against round k-1's model).
     """
     from codepref.config import from_mapping, load_toml, parse_overrides
     from codepref.generation.models import DEFAULT_MODEL
@@ -55,7 +60,7 @@ def train(pairs_path, model, method, out_dir, resume, config_file, overrides, **
     config = from_mapping(TrainConfig, values)
     result = run_train(pairs_path, model or DEFAULT_MODEL, out_dir, config, resume=resume,
                        progress=tqdm_progress("step"), fetch_progress=_fetch_echo,
-                       ref_progress=_reference_echo)
+                       ref_progress=_reference_echo, init_adapter=init_adapter)
     if result.skipped:
         click.echo(f"{out_dir} already holds this finished run ({result.steps} steps); nothing to do", err=True)
     else:

@@ -18,6 +18,14 @@ The recipe, top to bottom (:func:`train`):
 5. Save the adapter (``save_pretrained``: ``adapter_config.json`` +
    ``adapter_model.safetensors``) into ``OUT`` and mark ``OUT/train_config.json`` complete.
 
+**Continuing an adapter** (``init_adapter``; the pipeline's round k > 1): the adapter of the
+previous round is loaded as the trainable starting point instead of a fresh (B = 0) one, and
+TRL keeps a frozen copy of it as the reference (its ``"ref"`` adapter), so round k's DPO/KTO
+objective is measured against round k-1's model, as in iterative DPO (Xu et al. 2023, "Some
+things are more CRINGE than others", arXiv 2312.16682; Yuan et al. 2024, "Self-Rewarding
+Language Models", arXiv 2401.10020). The result is one adapter of the same rank on the same
+base, which every backend samples from as before.
+
 ``OUT/train_config.json`` holds the resolved config, the base model and its fingerprint, the
 pair file's hash and the settings hash. A rerun with the same settings skips a complete run;
 ``resume=True`` continues an unfinished one from its last checkpoint; anything else is
@@ -81,6 +89,7 @@ def train(
     fetch_progress=None,
     callbacks: tuple = (),
     ref_progress: Progress | None = None,
+    init_adapter: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train an adapter on a pair (DPO) or labelled-sample (KTO) file.
 
@@ -99,14 +108,19 @@ def train(
             logging).
         ref_progress: a progress-bar factory over pairs for the reference pass
             (``precompute_ref``; skipped when the cache holds it).
+        init_adapter: an adapter folder (``codepref train``'s output) to continue from; it
+            is also the reference. Its rank, alpha and target modules must be the config's,
+            and it must have been trained on ``model``. Default: a fresh adapter, the base
+            model as the reference.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        InputError: bad pair file, not a model folder, unfinished run without ``resume``.
+        InputError: bad pair file, not a model folder, unfinished run without ``resume``, an
+            ``init_adapter`` that is not an adapter folder or belongs to another model.
         ConfigError: invalid settings (e.g. ``device="cuda"`` without CUDA, 4-bit without
-            bitsandbytes).
+            bitsandbytes), an ``init_adapter`` with another rank, alpha or target modules.
         OutputMismatchError: ``out_dir`` holds a run with other settings.
     """
     cfg = config or TrainConfig()
@@ -120,12 +134,55 @@ def train(
     resolved = cfg.resolve(torch.cuda.is_available())
     if resolved.quantization == "4bit":
         _require_bitsandbytes()
-    run = _run_record(resolved, base, data)
+    init = InitAdapter.check(init_adapter, resolved, base) if init_adapter is not None else None
+    run = _run_record(resolved, base, data, init)
     state = _open_out(out, run, resume)
     if state == "complete":
         done = json.loads((out / RUN_FILE).read_text())
         return TrainResult(out, done["result"]["steps"], done["result"].get("last", {}), skipped=True)
-    return _fit(resolved, base, data, out, run, progress, callbacks, ref_progress)
+    return _fit(resolved, base, data, out, run, progress, callbacks, ref_progress, init)
+
+
+@dataclass(frozen=True)
+class InitAdapter:
+    """A checked adapter folder to continue training from.
+
+    Attributes:
+        path: the folder.
+        sha256: the hash of its weights file (part of the run's settings and of the
+            reference cache key: the reference is this adapter).
+    """
+
+    path: Path
+    sha256: str
+
+    @classmethod
+    def check(cls, folder: str | os.PathLike[str], cfg: TrainConfig, base: BaseModel) -> InitAdapter:
+        """Check ``folder`` against the resolved config and the base model (no weights loaded)."""
+        from codepref.hashing import file_sha256
+
+        path = Path(folder)
+        missing = [f for f in ADAPTER_FILES if not (path / f).is_file()]
+        if missing:
+            raise InputError(f"init adapter {path} is not a LoRA adapter folder (no {', '.join(missing)})")
+        recorded = path / RUN_FILE
+        if recorded.is_file():
+            fp = json.loads(recorded.read_text()).get("model", {}).get("fingerprint")
+            if fp:
+                check_same_base(fp, base, f"the init adapter in {path}")
+        adapter = json.loads((path / "adapter_config.json").read_text())
+        want = lora_config(cfg)
+        problems = []
+        if adapter.get("r") != want.r:
+            problems.append(f"lora_r {want.r} != the init adapter's r {adapter.get('r')}")
+        if float(adapter.get("lora_alpha", 0)) != float(want.lora_alpha):
+            problems.append(f"lora_alpha {want.lora_alpha} != the init adapter's {adapter.get('lora_alpha')}")
+        targets = adapter.get("target_modules")
+        if not isinstance(want.target_modules, str) and set(targets or ()) != set(want.target_modules):
+            problems.append(f"lora_targets {sorted(want.target_modules)} != the init adapter's {sorted(targets or ())}")
+        if problems:
+            raise ConfigError([f"[train] cannot continue {path}: {p}" for p in problems])
+        return cls(path, file_sha256(path / "adapter_model.safetensors"))
 
 
 # --------------------------------------------------------------------------- output folder
@@ -141,13 +198,18 @@ def _precheck_out(out: Path, resume: bool) -> None:
         raise InputError(f"nothing to resume in {out} (no {RUN_FILE})")
 
 
-def _run_record(cfg: TrainConfig, base: BaseModel, data: TrainData) -> dict[str, Any]:
+def _run_record(cfg: TrainConfig, base: BaseModel, data: TrainData, init: InitAdapter | None = None) -> dict[str, Any]:
     settings = {
         "config": cfg.identity(),
         "model": {"spec": base.spec, "fingerprint": base.fingerprint},
         "pairs_sha256": data.sha256,
     }
+    extra: dict[str, Any] = {}
+    if init is not None:  # absent otherwise, so fresh runs keep their settings hash
+        settings["init_adapter_sha256"] = init.sha256
+        extra["init_adapter"] = {"path": str(init.path), "sha256": init.sha256}
     return {
+        **extra,
         "codepref": __version__,
         "settings_hash": settings_hash(settings),
         "config": cfg.to_dict(),
@@ -348,7 +410,10 @@ def score_only_completions_on_cpu() -> None:
 
 def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_dir: str, callbacks=(),
                   ref_cache: Path | None = None, ref_progress: Progress | None = None):
-    """TRL's DPO or KTO trainer with a fresh LoRA adapter and ``ref_model=None``.
+    """TRL's DPO or KTO trainer with ``ref_model=None``: a fresh LoRA adapter on ``model``
+    (reference: the adapter off), or, when ``model`` is already a peft model (an adapter to
+    continue, :func:`continue_adapter`), that adapter trained further (reference: TRL's frozen
+    copy of it).
 
     With ``cfg.precompute_ref`` (DPO), the reference log-probs are read from ``ref_cache``
     when it holds them, else computed in one pass (ticking ``ref_progress`` per pair) and
@@ -372,7 +437,7 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(cfg),
+        peft_config=None if _is_peft(model) else lora_config(cfg),
         callbacks=list(callbacks),
     )
     trainer.remove_callback(PrinterCallback)
@@ -383,14 +448,28 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
     return trainer
 
 
-def reference_cache_file(cfg: TrainConfig, model_path: str, rows: list[dict]) -> Path:
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def continue_adapter(model, init: InitAdapter):
+    """``model`` with the adapter in ``init`` loaded as its trainable ``"default"`` adapter."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
+
+
+def reference_cache_file(cfg: TrainConfig, model_path: str, rows: list[dict], init_sha256: str = "") -> Path:
     """Where the reference log-probs of ``rows`` under the base model at ``model_path`` are kept.
 
     The key covers everything they depend on: the model folder's files (name, size and
     modification time of each: weights and tokenizer), the rows, ``max_length`` (sequences
     are cut there), the weights' dtype and quantisation, and the TRL version (which defines
-    how a pair is tokenised). Not the adapter settings, beta, learning rate or loss: the
-    reference is the base model with the adapter off.
+    how a pair is tokenised), and the adapter continued from (``init_sha256``), which is the
+    reference when there is one. Not the trained adapter's settings, beta, learning rate or
+    loss: without an initial adapter the reference is the base model with the adapter off.
     """
     import trl
 
@@ -405,6 +484,7 @@ def reference_cache_file(cfg: TrainConfig, model_path: str, rows: list[dict]) ->
         "compute_dtype": cfg.compute_dtype,
         "quantization": cfg.quantization,
         "trl": trl.__version__,
+        **({"init_adapter": init_sha256} if init_sha256 else {}),
     }, 32)
     return cache_dir() / "ref-logps" / f"{key}.json"
 
@@ -456,7 +536,8 @@ def _with_reference(dataset, ref: dict[str, list[float]]):
 
 
 def _fit(cfg: TrainConfig, base: BaseModel, data: TrainData, out: Path, run: dict[str, Any],
-         progress: Progress | None, extra_callbacks: tuple, ref_progress: Progress | None) -> TrainResult:
+         progress: Progress | None, extra_callbacks: tuple, ref_progress: Progress | None,
+         init: InitAdapter | None = None) -> TrainResult:
     import torch
 
     quiet_libraries()
@@ -468,8 +549,11 @@ def _fit(cfg: TrainConfig, base: BaseModel, data: TrainData, out: Path, run: dic
     metrics.open()
     try:
         model, tokenizer = load_base(base, cfg)
+        if init is not None:
+            model = continue_adapter(model, init)
         callback = _callback(metrics, progress)
-        ref_cache = reference_cache_file(cfg, base.path, data.rows) if cfg.precompute_ref else None
+        ref_cache = (reference_cache_file(cfg, base.path, data.rows, init.sha256 if init else "")
+                     if cfg.precompute_ref else None)
         trainer = build_trainer(cfg, model, tokenizer, data.rows, str(out / CHECKPOINTS),
                                 [callback, *extra_callbacks], ref_cache=ref_cache, ref_progress=ref_progress)
         checkpoint = _last_checkpoint(out)
@@ -511,7 +595,8 @@ def _save_adapter(model, out: Path) -> None:
     """``save_pretrained`` into a temporary folder, then move the files into ``out``."""
     tmp = out / ".adapter.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    # Only the trained adapter: a continued one also carries TRL's frozen "ref" copy.
+    model.save_pretrained(str(tmp), selected_adapters=["default"])
     for f in ADAPTER_FILES:
         os.replace(tmp / f, out / f)
     shutil.rmtree(tmp, ignore_errors=True)

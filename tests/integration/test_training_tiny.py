@@ -194,6 +194,63 @@ def test_interrupted_run_resumes_to_the_same_adapter(dpo_run, tiny, tmp_path):
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
 
 
+def test_continued_adapter_starts_from_itself_and_is_the_reference(dpo_run, tiny, tmp_path):
+    """``init_adapter`` (the pipeline's round k > 1): training starts from that adapter's
+    weights, and the reference is that adapter, not the base. So at step 1 policy ==
+    reference: loss ln 2 and margin ~0, although the adapter already prefers the chosen
+    answers (against the base, the first run ended with a clear margin). Only the trained
+    adapter is saved (TRL's frozen "ref" copy is not), and the reference cache and the
+    settings hash know which adapter was continued."""
+    from safetensors.torch import load_file
+
+    from codepref.errors import OutputMismatchError
+
+    tmp, _, _, _ = dpo_run
+    init = tmp / "out"
+    first_margin = _metrics(init)[-1]["rewards/margins"]
+    spy = _Spy()
+    out = tmp_path / "round2"
+    cfg = TrainConfig(**{**CFG, "max_steps": 2})
+    result = train(tmp / "pairs.jsonl", tiny, out, cfg, callbacks=(spy,), init_adapter=init)
+    assert result.steps == 2
+    rows = _metrics(out)
+    assert rows[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert abs(rows[0]["rewards/margins"]) < min(1e-3, first_margin / 10)
+
+    start = load_file(init / "adapter_model.safetensors")
+    before = {n.replace(".default.", "."): w for n, w in spy.before.items() if ".default." in n}
+    assert before.keys() == start.keys()
+    assert all(torch.equal(before[k], start[k]) for k in start)
+    saved = load_file(out / "adapter_model.safetensors")
+    assert saved.keys() == start.keys()
+    assert any(not torch.allclose(saved[k], start[k]) for k in start)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "train_config.json"]
+
+    run = json.loads((out / "train_config.json").read_text())
+    assert run["init_adapter"]["path"] == str(init) and len(run["init_adapter"]["sha256"]) == 64
+    rows_in = load_rows(tmp / "pairs.jsonl", "dpo").rows
+    resolved = cfg.resolve(cuda_available=False)
+    with_init = reference_cache_file(resolved, tiny, rows_in, run["init_adapter"]["sha256"])
+    assert with_init.is_file() and with_init != reference_cache_file(resolved, tiny, rows_in)
+    # The same folder without the init adapter is another run.
+    with pytest.raises(OutputMismatchError, match="other settings"):
+        train(tmp / "pairs.jsonl", tiny, out, cfg)
+
+
+def test_init_adapter_must_fit_the_config_and_the_model(dpo_run, tiny, tmp_path):
+    from codepref.errors import ConfigError
+
+    tmp, _, _, _ = dpo_run
+    with pytest.raises(ConfigError, match="lora_r 8 != the init adapter's r 4"):
+        train(tmp / "pairs.jsonl", tiny, tmp_path / "a", TrainConfig(**{**CFG, "lora_r": 8}), init_adapter=tmp / "out")
+    with pytest.raises(InputError, match="not a LoRA adapter folder"):
+        train(tmp / "pairs.jsonl", tiny, tmp_path / "b", TrainConfig(**CFG), init_adapter=tmp_path)
+    other = build_random_model(tmp_path / "other", "tiny", num_hidden_layers=3)
+    with pytest.raises(InputError, match=r"init adapter .* was trained on another model"):
+        train(tmp / "pairs.jsonl", str(other), tmp_path / "c", TrainConfig(**CFG), init_adapter=tmp / "out")
+
+
 def test_kto_runs_on_unpaired_data(tiny, tmp_path):
     cfg = TrainConfig(method="kto", learning_rate=1e-2, grad_accum=1, batch_size=4, max_steps=3, lora_r=4)
     result = train(_labelled(tmp_path / "kto.jsonl"), tiny, tmp_path / "out", cfg)
