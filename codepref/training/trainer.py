@@ -170,16 +170,17 @@ class InitAdapter:
             fp = json.loads(recorded.read_text()).get("model", {}).get("fingerprint")
             if fp:
                 check_same_base(fp, base, f"the init adapter in {path}")
+        # Read from the JSON, not through peft: importing peft imports bitsandbytes, whose
+        # notices quiet_libraries() silences only later.
         adapter = json.loads((path / "adapter_config.json").read_text())
-        want = lora_config(cfg)
         problems = []
-        if adapter.get("r") != want.r:
-            problems.append(f"lora_r {want.r} != the init adapter's r {adapter.get('r')}")
-        if float(adapter.get("lora_alpha", 0)) != float(want.lora_alpha):
-            problems.append(f"lora_alpha {want.lora_alpha} != the init adapter's {adapter.get('lora_alpha')}")
-        targets = adapter.get("target_modules")
-        if not isinstance(want.target_modules, str) and set(targets or ()) != set(want.target_modules):
-            problems.append(f"lora_targets {sorted(want.target_modules)} != the init adapter's {sorted(targets or ())}")
+        if adapter.get("r") != cfg.lora_r:
+            problems.append(f"lora_r {cfg.lora_r} != the init adapter's r {adapter.get('r')}")
+        if float(adapter.get("lora_alpha", 0)) != float(cfg.lora_alpha):
+            problems.append(f"lora_alpha {cfg.lora_alpha} != the init adapter's {adapter.get('lora_alpha')}")
+        targets = sorted(adapter.get("target_modules") or ())
+        if list(cfg.lora_targets) != ["all-linear"] and targets != sorted(cfg.lora_targets):
+            problems.append(f"lora_targets {sorted(cfg.lora_targets)} != the init adapter's {targets}")
         if problems:
             raise ConfigError([f"[train] cannot continue {path}: {p}" for p in problems])
         return cls(path, file_sha256(path / "adapter_model.safetensors"))
