@@ -174,10 +174,12 @@ def test_default_model_on_two_humaneval_tasks_runs_in_sandbox(tmp_path, sandbox_
 
 
 @pytest.mark.slow
-def test_hf_backend_on_smollm2():
-    """transformers batched generate on SmolLM2's safetensors copy (made once from the GGUF)."""
+def test_hf_backend_on_smollm2(capfd):
+    """transformers batched generate on SmolLM2's safetensors copy (made once from the GGUF),
+    without transformers' weight-loading bars in the output."""
     pytest.importorskip("transformers")
     gen = open_generator("hf", SMOL, batch_size=4)
+    assert "Loading weights" not in capfd.readouterr().err
     try:
         reqs = [Request(solution_prompt(ADD, "chat"), SamplingParams(temperature=0.8, max_tokens=24), seeds=(1, 2)),
                 Request(unit_test_prompt(ADD, "completion"), SamplingParams(temperature=0, max_tokens=16), seeds=(0,))]
