@@ -57,9 +57,9 @@ class HFGenerator:
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         path = ref.transformers_path(fetch_missing=True)
-        import transformers
+        from codepref.quiet import quiet_libraries
 
-        transformers.utils.logging.disable_progress_bar()  # its per-file "Loading weights" bars: noise in a run's log
+        quiet_libraries()  # e.g. transformers' per-file "Loading weights" bars: noise in a run's log
         try:
             self.tok = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))

@@ -17,7 +17,8 @@ from typing import Any
 
 from codepref.errors import InputError
 from codepref.training.models import BaseModel, check_same_base, resolve_base
-from codepref.training.trainer import RUN_FILE, quiet_libraries
+from codepref.quiet import quiet_libraries
+from codepref.training.trainer import RUN_FILE
 
 
 def adapter_base(adapter_dir: str | os.PathLike[str], model: str | None = None) -> BaseModel:

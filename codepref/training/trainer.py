@@ -38,7 +38,6 @@ import json
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from typing import Any
 from codepref import __version__
 from codepref.errors import ConfigError, InputError, OutputMismatchError
 from codepref.progress import Progress
+from codepref.quiet import quiet_libraries
 from codepref.records import ResumableJsonl, make_header, settings_hash
 from codepref.training.config import TrainConfig
 from codepref.training.data import TrainData, load_rows
@@ -574,22 +574,6 @@ def _fit(cfg: TrainConfig, base: BaseModel, data: TrainData, out: Path, run: dic
     _write_json(out / RUN_FILE, {**run, "status": "complete", "result": result})
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return TrainResult(out, steps, callback.last)
-
-
-def quiet_libraries() -> None:
-    """Silence library chatter that says nothing to a codepref user.
-
-    transformers' per-file weight-loading bars, its v6 renaming notices (TRL still uses the
-    old names), and bitsandbytes' notice that it cannot download an optional CPU kernel from
-    a model hub (the built-in CPU path is used instead).
-    """
-    import logging
-
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def _save_adapter(model, out: Path) -> None:
