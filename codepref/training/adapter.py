@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from codepref.errors import InputError
-from codepref.training.models import BaseModel, check_same_base, resolve_base
+from codepref.training.folder import RUN_FILE, AdapterFolder
+from codepref.training.models import BaseModel, resolve_base
 from codepref.quiet import quiet_libraries
-from codepref.training.trainer import RUN_FILE
 
 
 def adapter_base(adapter_dir: str | os.PathLike[str], model: str | None = None) -> BaseModel:
@@ -32,22 +32,12 @@ def adapter_base(adapter_dir: str | os.PathLike[str], model: str | None = None) 
         InputError: not an adapter folder, no base model known, or ``model`` is not the
             model the adapter was trained on.
     """
-    adapter = Path(adapter_dir)
-    cfg_file = adapter / "adapter_config.json"
-    if not cfg_file.is_file():
-        raise InputError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
-    if not (adapter / "adapter_model.safetensors").is_file() and not (adapter / "adapter_model.bin").is_file():
-        raise InputError(f"{adapter} has no adapter weights (adapter_model.safetensors)")
-    run: dict[str, Any] = {}
-    if (adapter / RUN_FILE).is_file():
-        run = json.loads((adapter / RUN_FILE).read_text())
-    spec = model or run.get("model", {}).get("spec") or json.loads(cfg_file.read_text()).get("base_model_name_or_path")
+    folder = AdapterFolder.read(adapter_dir)
+    spec = model or folder.base_spec
     if not spec:
-        raise InputError(f"{adapter} does not record its base model; pass --model")
+        raise InputError(f"{folder.path} does not record its base model; pass --model")
     base = resolve_base(spec)
-    recorded = run.get("model", {}).get("fingerprint")
-    if recorded:
-        check_same_base(recorded, base, f"the adapter in {adapter}")
+    folder.check_base(base, "the adapter")
     return base
 
 

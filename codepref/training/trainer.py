@@ -49,12 +49,11 @@ from codepref.quiet import quiet_libraries
 from codepref.records import ResumableJsonl, make_header, settings_hash
 from codepref.training.config import TrainConfig
 from codepref.training.data import TrainData, load_rows
+from codepref.training.folder import ADAPTER_FILES, RUN_FILE, AdapterFolder
 from codepref.training.models import BaseModel, check_same_base, resolve_base
 
-RUN_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 @dataclass(frozen=True)
@@ -161,18 +160,12 @@ class InitAdapter:
         """Check ``folder`` against the resolved config and the base model (no weights loaded)."""
         from codepref.hashing import file_sha256
 
-        path = Path(folder)
-        missing = [f for f in ADAPTER_FILES if not (path / f).is_file()]
-        if missing:
-            raise InputError(f"init adapter {path} is not a LoRA adapter folder (no {', '.join(missing)})")
-        recorded = path / RUN_FILE
-        if recorded.is_file():
-            fp = json.loads(recorded.read_text()).get("model", {}).get("fingerprint")
-            if fp:
-                check_same_base(fp, base, f"the init adapter in {path}")
-        # Read from the JSON, not through peft: importing peft imports bitsandbytes, whose
-        # notices quiet_libraries() silences only later.
-        adapter = json.loads((path / "adapter_config.json").read_text())
+        found = AdapterFolder.read(folder)
+        path = found.path
+        if not (path / "adapter_model.safetensors").is_file():
+            raise InputError(f"init adapter {path} is not a LoRA adapter folder (no adapter_model.safetensors)")
+        found.check_base(base, "the init adapter")
+        adapter = found.config
         problems = []
         if adapter.get("r") != cfg.lora_r:
             problems.append(f"lora_r {cfg.lora_r} != the init adapter's r {adapter.get('r')}")
