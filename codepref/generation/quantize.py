@@ -13,9 +13,11 @@ a variant is *re-quantised* (``allow_requantize``): a type with more bits than t
 kernels run. Transformers and training keep using the packaged model's dequantised
 safetensors copy.
 
-One type is not a re-quantisation: ``q8_0-exact`` (:mod:`codepref.generation.transcode`)
-re-encodes every Q4_0/Q5_0 tensor as Q8_0 with the same scales, so every weight keeps its
-value and only the kernel changes (the packaged Qwen2.5-Coder files are mostly Q5_0).
+Two types are made by :mod:`codepref.generation.transcode` instead, tensor by tensor:
+``q8_0-exact`` re-encodes every Q4_0/Q5_0 tensor as Q8_0 with the same scales, so every
+weight keeps its value and only the kernel changes (the packaged Qwen2.5-Coder files are
+mostly Q5_0); ``q4_0-head`` re-quantises only the output matrix (the LM head, a quarter of the
+0.5B model's per-token FLOPs) from Q8_0 to Q4_0 and keeps every other tensor.
 
 Why variants: llama.cpp's CPU speed depends on the weight type (``q4_0`` has repacked AVX2
 kernels in this build, the packaged file is mostly ``q5_0``/``q8_0``); measure with
@@ -47,8 +49,12 @@ QUANT_TYPES = {
     "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
 }
-#: Variants that keep every weight's value (:mod:`codepref.generation.transcode`).
-EXACT_TYPES = ("q8_0-exact",)
+#: Variants made tensor by tensor (:mod:`codepref.generation.transcode`): name -> (function
+#: name there, what its stamp says it did).
+TRANSCODED_TYPES = {
+    "q8_0-exact": ("widen_to_q8_0", "tensors re-encoded as Q8_0, same weights"),
+    "q4_0-head": ("head_to_q4_0", "tensor (output.weight) re-quantised Q8_0 -> Q4_0, the others unchanged"),
+}
 
 
 def split_variant(model: str) -> tuple[str, str | None]:
@@ -63,8 +69,8 @@ def check_type(variant: str) -> None:
     """Raise ModelError unless ``variant`` is a known type."""
     from codepref.generation.models import ModelError
 
-    if variant not in QUANT_TYPES and variant not in EXACT_TYPES:
-        raise ModelError(f"unknown quantisation {variant!r}; known: {', '.join([*QUANT_TYPES, *EXACT_TYPES])}")
+    if variant not in QUANT_TYPES and variant not in TRANSCODED_TYPES:
+        raise ModelError(f"unknown quantisation {variant!r}; known: {', '.join([*QUANT_TYPES, *TRANSCODED_TYPES])}")
 
 
 def variant_path(name: str, variant: str) -> Path:
@@ -109,14 +115,18 @@ def variant_gguf(name: str, variant: str, *, fetch_missing: bool = True, progres
         raise ModelError(f"variant {name}@{variant} is not made yet; run `codepref models fetch {name}@{variant}`")
     source = gguf_path(name, fetch_missing=True, progress=progress)
     partial = path.with_name(path.name + ".partial")
-    if variant in EXACT_TYPES:
-        from codepref.generation.transcode import widen_to_q8_0
+    if variant in TRANSCODED_TYPES:
+        from codepref.generation import transcode
 
+        function, what = TRANSCODED_TYPES[variant]
         if progress:
             progress("re-encode", 0, 1)
-        n = widen_to_q8_0(source, partial)
-        return _stamp(name, variant, partial, path, progress, "re-encode",
-                      {"method": f"{n} tensors re-encoded as Q8_0, same weights"})
+        try:
+            n = getattr(transcode, function)(source, partial)
+        except ValueError as e:
+            partial.unlink(missing_ok=True)
+            raise ModelError(f"cannot make {name}@{variant}: {e}") from None
+        return _stamp(name, variant, partial, path, progress, "re-encode", {"method": f"{n} {what}"})
     try:
         import llama_cpp
     except ImportError as e:

@@ -71,3 +71,41 @@ def test_a_gguf_file_is_rewritten_with_the_same_weights_and_metadata(tmp_path):
 def test_an_unknown_tensor_type_is_refused(tmp_path):
     with pytest.raises(ValueError, match="ggml type 99"):
         transcode._nbytes(99, (32,))
+
+
+def test_q8_0_blocks_requantised_as_q4_0_match_the_reference_rounding():
+    """The head variant's re-quantisation is ggml's Q4_0 rounding of the Q8_0 weights (the
+    gguf package's quantiser, an independent implementation, gives the same bytes)."""
+    q8 = quantized(T.Q8_0, 16, 256, 5)
+    q4 = np.frombuffer(transcode.q8_0_to_q4_0(q8.tobytes()), dtype=np.uint8).reshape(16, -1)
+    assert q4.shape[1] == 256 // 32 * 18
+    weights = gguf.quants.dequantize(q8, T.Q8_0)
+    assert np.array_equal(q4, gguf.quants.quantize(weights, T.Q4_0))
+    back = gguf.quants.dequantize(q4, T.Q4_0)
+    assert (back[0, :32] == 0).all()
+    step = np.abs(weights).reshape(16, -1, 32).max(axis=2) / 8  # a block's Q4_0 step |d|
+    err = np.abs(back - weights).reshape(16, -1, 32)
+    assert (err <= step[..., None] * 0.5 + 1e-6).mean() > 0.95  # rounding to the nearest step ...
+    assert (err <= step[..., None] + 1e-6).all()  # ... except +8 steps, clipped to +7
+
+
+def test_only_the_head_is_requantised(tmp_path):
+    src, dst = tmp_path / "m.gguf", tmp_path / "m.head.gguf"
+    w = gguf.GGUFWriter(str(src), "llama")
+    head, body = quantized(T.Q8_0, 4, 64, 6), quantized(T.Q8_0, 2, 64, 7)
+    w.add_tensor("output.weight", head, raw_dtype=T.Q8_0)
+    w.add_tensor("blk.0.ffn_up.weight", body, raw_dtype=T.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    assert transcode.head_to_q4_0(src, dst) == 1
+    got = {t.name: t for t in gguf.GGUFReader(str(dst)).tensors}
+    assert got["output.weight"].tensor_type == T.Q4_0
+    assert np.array_equal(gguf.quants.dequantize(got["output.weight"].data, T.Q4_0),
+                          gguf.quants.dequantize(gguf.quants.quantize(gguf.quants.dequantize(head, T.Q8_0), T.Q4_0), T.Q4_0))
+    assert got["blk.0.ffn_up.weight"].tensor_type == T.Q8_0
+    assert np.array_equal(np.asarray(got["blk.0.ffn_up.weight"].data), body)
+    with pytest.raises(ValueError, match="no Q8_0 output.weight"):
+        transcode.head_to_q4_0(dst, tmp_path / "again.gguf")
