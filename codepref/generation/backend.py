@@ -109,6 +109,10 @@ class Generator(Protocol):
             as they are (the answer is ``text``). Completion-style prompts are always sent
             as ``text + prefill``.
         chat_default: whether the model is best prompted in the chat style.
+
+    Optional: ``busy_sequences``, how many sequences per ``generate`` call keep a slow
+    backend busy; the generate stage then sends (and writes) smaller chunks than
+    ``GenerationConfig.chunk_sequences`` (:func:`codepref.generation.stage.chunk_size`).
     """
 
     id: str

@@ -50,6 +50,8 @@ class HFGenerator:
         self.id = f"hf:{model}" + (f"+{adapter}" if adapter else "")
         self.chat_default = ref.chat
         self.batch_size = max(1, int(batch_size))
+        # two batches per chunk of the generate stage: busy, and results written every few tasks
+        self.busy_sequences = 2 * self.batch_size
         self.logprobs = logprobs
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -15,8 +15,9 @@ backend only for the solution indices that are missing, with the same per-sample
 (``seed_for``), so nothing is duplicated. A task's tests are written together after one
 backend call; a task with any test record counts as having its tests. Tasks go to the
 backend in chunks of whole tasks holding at least ``chunk_sequences`` sequences (so a
-batched backend's slots stay busy even with one sample per task) and each chunk is written
-as soon as it is done, so an interruption loses at most one chunk.
+batched backend's slots stay busy even with one sample per task; fewer where the backend
+says so, :func:`chunk_size`) and each chunk is written as soon as it is done, so an
+interruption loses at most one chunk.
 
 Solution prompts and text come from the config's protocol
 (:mod:`codepref.generation.protocols`): ``chat`` and ``completion`` are the language's
@@ -174,7 +175,7 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
             gen = generator or open_sampler(config, cluster)
             try:
                 tick = progress(0, total) if progress else (lambda n: None)
-                for chunk in _chunks(todo, config):
+                for chunk in _chunks(todo, chunk_size(config, gen), config.test_samples):
                     for rec in _generate_chunk(gen, chunk, config, protocol, test_style, tick, counts):
                         out.append(rec)
             finally:
@@ -186,14 +187,22 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
     return counts
 
 
-def _chunks(todo: list, config: GenerationConfig):
-    """``todo`` in runs of whole tasks, each closed once it holds ``chunk_sequences``
-    sequences (solutions still to sample plus test completions)."""
+def chunk_size(config: GenerationConfig, gen: Generator) -> int:
+    """Sequences per chunk: ``config.chunk_sequences``, or fewer where the backend says fewer
+    keep it busy (its ``busy_sequences``: the hf backend's two batches), so a slow backend
+    writes its results, and a stopped run keeps them, every few tasks rather than every 64."""
+    busy = getattr(gen, "busy_sequences", None)
+    return max(1, min(config.chunk_sequences, busy)) if busy else config.chunk_sequences
+
+
+def _chunks(todo: list, size_limit: int, test_samples: int):
+    """``todo`` in runs of whole tasks, each closed once it holds ``size_limit`` sequences
+    (solutions still to sample plus test completions)."""
     chunk, size = [], 0
     for task, (sol, tests) in todo:
         chunk.append((task, (sol, tests)))
-        size += len(sol) + (config.test_samples if tests else 0)
-        if size >= config.chunk_sequences:
+        size += len(sol) + (test_samples if tests else 0)
+        if size >= size_limit:
             yield chunk
             chunk, size = [], 0
     if chunk:

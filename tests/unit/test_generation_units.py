@@ -195,3 +195,41 @@ def test_generate_sends_whole_tasks_in_chunks_of_at_least_chunk_sequences(tmp_pa
     assert gen.calls == [4, 4, 2]
     lines = (tmp_path / "s.jsonl").read_text().splitlines()[1:]
     assert sorted(json.loads(x)["task_id"] for x in lines) == sorted(t.id for t in tasks)
+
+
+def test_a_backend_that_is_busy_with_few_sequences_gets_smaller_chunks(tmp_path):
+    """A backend that says two sequences keep it busy (the hf backend at batch_size 1) gets
+    chunks of 2 and has its results written after each, not after 64: a run stopped
+    after the first call keeps those two tasks and the rerun samples only the rest."""
+    from replay_backend import Replay
+
+    from codepref.generation.stage import chunk_size, generate_samples
+
+    class Slow(Replay):
+        busy_sequences = 2
+
+        def __init__(self, text, stop_after=None):
+            super().__init__(text)
+            self.calls, self.stop_after = [], stop_after
+
+        def generate(self, requests, progress=None):
+            if self.stop_after is not None and len(self.calls) == self.stop_after:
+                raise KeyboardInterrupt
+            self.calls.append(list(requests))
+            return super().generate(requests, progress)
+
+    tasks = [Task(id=f"t/{i}", language="python", prompt=f'def f{i}(x):\n    """Return x."""\n',
+                  entry_point=f"f{i}") for i in range(5)]
+    config = GenerationConfig(n_solutions=1, n_tests=0, test_samples=0, temperature=0.0, prompt_tests=False)
+    assert config.chunk_sequences == 64 and chunk_size(config, Slow("")) == 2
+    assert chunk_size(GenerationConfig(chunk_sequences=1), Slow("")) == 1
+    assert chunk_size(config, Replay("")) == 64  # no hint: the config's
+    out = tmp_path / "s.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        generate_samples(tasks, out, config, generator=Slow("    return x\n", stop_after=1))
+    kept = (tmp_path / "s.jsonl.partial").read_text().splitlines()[1:]
+    assert sorted(json.loads(x)["task_id"] for x in kept) == ["t/0", "t/1"]
+    again = Slow("    return x\n")
+    generate_samples(tasks, out, config, generator=again)
+    assert [len(c) for c in again.calls] == [2, 1]
+    assert sorted(json.loads(x)["task_id"] for x in out.read_text().splitlines()[1:]) == [t.id for t in tasks]
