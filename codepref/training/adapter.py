@@ -9,14 +9,12 @@ merged weights are then the dequantised base plus the adapter.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from codepref.errors import InputError
-from codepref.training.folder import RUN_FILE, AdapterFolder
+from codepref.training.folder import AdapterFolder
 from codepref.training.models import BaseModel, resolve_base
 from codepref.quiet import quiet_libraries
 
