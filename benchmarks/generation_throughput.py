@@ -36,6 +36,14 @@ the 150k-token vocabulary at every draw) before and after codepref's default
 (:mod:`codepref.generation.nucleus`), alternating, and prints the ratio of the two.
 
     python benchmarks/generation_throughput.py --skip-hf --draws --single-prompts 1
+
+Processes: ``--processes 2`` adds runs of llama.cpp in that many worker processes
+(``processes=2``: each with ``cores / 2`` threads and 32 sequences, the requests dealt
+between them), alternating with one process on all cores, three runs each, and prints the
+mean rate of each and their ratio (model loading excluded for both, as everywhere here: the
+workers load theirs side by side when the generator opens).
+
+    python benchmarks/generation_throughput.py --skip-hf --processes 2 --prompts 64 --single-prompts 1
 """
 
 from __future__ import annotations
@@ -114,6 +122,8 @@ def main() -> None:
     ap.add_argument("--no-repack", action="store_true", help="variant table: also each run with repacking off")
     ap.add_argument("--draws", action="store_true",
                     help="also llama.cpp's sampler chain at 32 sequences, alternating with the default draws")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="also runs in this many worker processes, alternating with one process")
     args = ap.parse_args()
     from codepref.generation.models import resolve
 
@@ -138,6 +148,8 @@ def main() -> None:
               f"ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 6x)")
     if args.draws:
         draws_table(args, tasks, shape, peak, results[0])
+    if args.processes > 1:
+        processes_table(args, tasks, shape, peak, results[0])
     if args.variants or args.parallels:
         variant_table(args, tasks, shape, peak, batched, None if args.skip_hf else results[2]["tokens_per_s"])
 
@@ -155,6 +167,23 @@ def draws_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None
     for k, v in runs.items():
         print(f"| {k} | {', '.join(str(r['tokens_per_s']) for r in v)} | {mean[k]:.1f} | {mfu_text(v[-1], peak)} |")
     print(f"codepref's draws / llama.cpp's chain = {mean['nucleus'] / mean['llama.cpp']:.2f}x")
+
+
+def processes_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None:
+    """``--processes`` workers vs one process, 32 sequences each, alternating (``first`` is the
+    one-process run before them): three runs each, the mean rates and their ratio."""
+    runs: dict[int, list[dict]] = {1: [first], args.processes: []}
+    for p in (args.processes, 1, args.processes, 1, args.processes):
+        r = run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32, processes=p)
+        print(json.dumps(r))
+        runs[p].append(r)
+    mean = {k: sum(r["tokens_per_s"] for r in v) / len(v) for k, v in runs.items()}
+    print(f"\n| llama.cpp, 32 sequences per process | runs, tok/s | mean tok/s | vs 1 process | MFU (last) |"
+          f"\n|---|---|---|---|---|")
+    for k, v in runs.items():
+        label = "1 process" if k == 1 else f"{k} processes"
+        print(f"| {label} | {', '.join(str(r['tokens_per_s']) for r in v)} | {mean[k]:.1f} | "
+              f"{mean[k] / mean[1]:.2f}x | {mfu_text(v[-1], peak)} |")
 
 
 def variant_table(args, tasks, shape: ModelShape, peak: dict, packaged_rate: float, hf_rate: float | None) -> None:

@@ -155,16 +155,28 @@ def chat_default(backend: str, model: str, options: dict[str, Any]) -> bool:
 def open_generator(backend: str, model: str, **options: Any) -> Generator:
     """Load ``model`` with ``backend``; ``options`` are the backend's keyword arguments.
 
+    One option every backend takes: ``processes`` (default 1). With ``processes > 1`` the
+    backend runs in that many local worker processes that share each call's requests
+    (:class:`~codepref.generation.pool.ProcessPoolGenerator`; each worker gets
+    ``cores // processes`` threads where the backend takes ``n_threads``).
+
     Raises:
         UnknownNameError: no such backend.
-        ConfigError: options the backend does not take (all listed at once).
+        ConfigError: options the backend does not take (all listed at once), a bad ``processes``.
         ModelError: the model cannot be found or loaded.
     """
     factory = GENERATORS.get(backend)
+    processes = options.pop("processes", 1)
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ConfigError([f"option processes must be a whole number >= 1, got {processes!r}"])
     params = inspect.signature(factory).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(options) - set(params))
         if unknown:
-            known = ", ".join(p for p in params if p != "model") or "none"
+            known = ", ".join(["processes", *(p for p in params if p != "model")])
             raise ConfigError([f"backend {backend!r} takes no option {k!r} (options: {known})" for k in unknown])
+    if processes > 1:
+        from codepref.generation.pool import ProcessPoolGenerator
+
+        return ProcessPoolGenerator(backend, model, options, processes, takes_threads="n_threads" in params)
     return factory(model, **options)

@@ -190,9 +190,11 @@ def generate_samples(tasks: Iterable[Task], out_path: str | Path, config: Genera
 def chunk_size(config: GenerationConfig, gen: Generator) -> int:
     """Sequences per chunk: ``config.chunk_sequences``, or fewer where the backend says fewer
     keep it busy (its ``busy_sequences``: the hf backend's two batches), so a slow backend
-    writes its results, and a stopped run keeps them, every few tasks rather than every 64."""
+    writes its results, and a stopped run keeps them, every few tasks rather than every 64;
+    times the backend's worker ``processes`` (each gets a chunk's worth)."""
     busy = getattr(gen, "busy_sequences", None)
-    return max(1, min(config.chunk_sequences, busy)) if busy else config.chunk_sequences
+    size = max(1, min(config.chunk_sequences, busy)) if busy else config.chunk_sequences
+    return size * getattr(gen, "processes", 1)
 
 
 def _chunks(todo: list, size_limit: int, test_samples: int):

@@ -279,3 +279,27 @@ def test_llamacpp_draws_follow_the_sampling_settings(smol_llamacpp):
     assert ours[0][0].logprob == pytest.approx(theirs[0][0].logprob, abs=1e-3)
     with pytest.raises(ConfigError, match="draws"):
         LlamaCppGenerator(SMOL, draws="fast")
+
+
+def test_llamacpp_in_two_worker_processes_gives_the_same_completions(smol_llamacpp, tmp_path):
+    """``processes=2``: requests dealt to two single-threaded workers come back in order and
+    equal to one process's (greedy and seeded samples), progress counts both workers, the
+    prompt renders as the backend does, and close ends the workers. A model a worker cannot
+    load is raised here as the worker's ModelError."""
+    need_llama_cpp()
+    reqs = [Request(solution_prompt(t, "chat"), SamplingParams(temperature=0.8 if i % 2 else 0, max_tokens=24),
+                    seeds=(i, i + 100, i + 7)[: 1 + i % 3]) for i, t in enumerate(humaneval(6))]
+    seen = []
+    pool = open_generator("llamacpp", SMOL, parallel=4, n_ctx=1024, processes=2)
+    try:
+        assert pool.processes == 2 and pool.id == smol_llamacpp.id
+        together = pool.generate(reqs, progress=lambda done, total: seen.append((done, total)))
+        assert pool.render(reqs[0].prompt) == smol_llamacpp.render(reqs[0].prompt)
+        procs = list(pool._procs)
+    finally:
+        pool.close()
+    assert all(p.poll() is not None for p in procs)
+    assert together == smol_llamacpp.generate(reqs)
+    assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    with pytest.raises(models.ModelError, match="no-such"):
+        open_generator("llamacpp", str(tmp_path / "no-such.gguf"), processes=2)

@@ -233,3 +233,71 @@ def test_a_backend_that_is_busy_with_few_sequences_gets_smaller_chunks(tmp_path)
     generate_samples(tasks, out, config, generator=again)
     assert [len(c) for c in again.calls] == [2, 1]
     assert sorted(json.loads(x)["task_id"] for x in out.read_text().splitlines()[1:]) == [t.id for t in tasks]
+
+
+def test_processes_option_is_checked_before_anything_starts():
+    """``processes`` is an option of every backend: a bad value, or another option the
+    backend does not take, is a ConfigError before any worker process or model is started."""
+    from codepref.errors import ConfigError
+    from codepref.generation.backend import open_generator
+
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ConfigError, match="processes must be a whole number"):
+            open_generator("llamacpp", "no-such-model", processes=bad)
+    with pytest.raises(ConfigError, match=r"takes no option 'paralel' \(options: processes, parallel"):
+        open_generator("llamacpp", "no-such-model", processes=2, paralel=4)
+
+
+def test_requests_are_dealt_to_the_least_loaded_worker_in_order():
+    """Each request goes whole to the worker with the fewest sequences so far (lowest
+    number on a tie), so two workers of a 16-samples-per-prompt run get alternate prompts
+    and unequal requests still even out."""
+    from codepref.generation.backend import Request, SamplingParams
+    from codepref.generation.pool import deal
+    from codepref.generation.prompts import PromptSpec
+
+    def req(n):
+        return Request(PromptSpec(text="x"), SamplingParams(), seeds=tuple(range(n)))
+
+    assert deal([req(16)] * 5, 2) == [[0, 2, 4], [1, 3]]
+    assert deal([req(5), req(1), req(1), req(1), req(3)], 2) == [[0], [1, 2, 3, 4]]
+    assert deal([req(1)], 3) == [[0], [], []]
+
+
+def test_a_workers_error_is_raised_here_as_the_same_error():
+    """An error crosses the process boundary as its type, arguments and attributes, without
+    calling ``__init__`` again (ConfigError's would turn its message into a list of letters)."""
+    import pickle
+
+    from codepref.errors import ConfigError
+    from codepref.generation.pool import _portable, _rebuild
+
+    e = ConfigError(["a is wrong", "b is wrong"])
+    back = _rebuild(pickle.loads(pickle.dumps(_portable(e))))
+    assert type(back) is ConfigError and back.problems == e.problems and str(back) == str(e)
+
+    class Local(Exception):  # not importable by name: carried as a ModelError with its text
+        pass
+
+    from codepref.generation.models import ModelError
+
+    back = _rebuild(_portable(Local("decode failed")))
+    assert type(back) is ModelError and str(back) == "Local: decode failed"
+
+
+def test_a_pool_of_workers_gets_a_chunk_per_worker():
+    """The generate stage sends a pool of ``processes`` workers that many chunks' worth at
+    once (each worker then has its own full chunk), a busy hint counting per worker."""
+    from replay_backend import Replay
+
+    from codepref.generation.stage import chunk_size
+
+    class Pool(Replay):
+        processes = 2
+
+    class BusyPool(Pool):
+        busy_sequences = 16
+
+    config = GenerationConfig()
+    assert chunk_size(config, Pool("")) == 128
+    assert chunk_size(config, BusyPool("")) == 32
