@@ -156,7 +156,7 @@ def main() -> None:
         from codepref.generation.backend import open_generator
 
         requests = generation_requests(args.gen_tasks, args.gen_tokens)
-        gen = open_generator("llamacpp", args.generation, parallel=args.gen_tasks)
+        gen = open_generator("llamacpp", args.generation, parallel=args.gen_tasks, processes=1)
         try:
             gen_rows["local"] = generation_rate(gen, requests)
         finally:
@@ -175,7 +175,7 @@ def main() -> None:
             from codepref.generation.ray_generator import RayGenerator
 
             cluster.add_node(**NODE, resources={"codepref_generator": 1})
-            gen = RayGenerator("llamacpp", args.generation, {"parallel": args.gen_tasks})
+            gen = RayGenerator("llamacpp", args.generation, {"parallel": args.gen_tasks, "processes": 1})
             try:
                 gen_rows["ray, 1 actor"] = generation_rate(gen, requests)
             finally:

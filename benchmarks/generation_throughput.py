@@ -5,10 +5,11 @@ its dequantised fp32 safetensors copy for transformers), same prompts (the first
 ``--prompts`` HumanEval tasks in chat style), same sampling (temperature 0.8, top-p 0.95,
 ``--max-tokens``), one sample per prompt. Throughput = generated tokens / wall seconds of
 ``generate`` (model loading excluded, reported separately), prompt evaluation included.
-llama.cpp runs with its defaults (32 sequences in one batch, one KV stream each, a finished
-sequence's slot refilled at once); transformers runs batches of 8 prompts. llama.cpp with
-one sequence at a time (``parallel=1``, on the first ``--single-prompts`` prompts) shows
-what batching buys.
+llama.cpp runs with its defaults (on a machine with 2 or more cores two worker processes,
+each with half the cores and the prompts dealt between them; 32 sequences in one batch per
+process, one KV stream each, a finished sequence's slot refilled at once); transformers runs
+batches of 8 prompts. llama.cpp with one sequence at a time (``parallel=1``, one process, on
+the first ``--single-prompts`` prompts) shows what batching buys.
 
 Prints one line per run and the ratio llama.cpp / transformers (goal: >= 6x), each rate
 with its model FLOP/s and MFU (``model_flops.generation_flops`` over every sequence: prompt
@@ -83,6 +84,7 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, **o
     t0 = time.perf_counter()
     gen = open_generator(backend, model, **options)
     load_s = time.perf_counter() - t0
+    options = {**options, "processes": getattr(gen, "processes", 1)}
     params = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=max_tokens)
     reqs = [Request(solution_prompt(t, "chat"), params, seeds=(i,)) for i, t in enumerate(tasks)]
     t0 = time.perf_counter()
@@ -133,7 +135,7 @@ def main() -> None:
     tasks = humaneval_tasks(args.prompts)
     results = [
         run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32),
-        run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1),
+        run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1, processes=1),
     ]
     if not args.skip_hf:
         results.append(run("hf", args.model, tasks, args.max_tokens, shape, batch_size=8))
@@ -171,9 +173,15 @@ def draws_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None
 
 def processes_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None:
     """``--processes`` workers vs one process, 32 sequences each, alternating (``first`` is the
-    one-process run before them): three runs each, the mean rates and their ratio."""
-    runs: dict[int, list[dict]] = {1: [first], args.processes: []}
-    for p in (args.processes, 1, args.processes, 1, args.processes):
+    default's run before them, counted with its process count): three runs each or more, the
+    mean rates and their ratio."""
+    from codepref.generation.llamacpp import LlamaCppGenerator
+
+    runs: dict[int, list[dict]] = {1: [], args.processes: []}
+    default = LlamaCppGenerator.default_processes()
+    runs.setdefault(default, []).append(first)
+    other = 1 if default == args.processes else args.processes
+    for p in (other, default, other, default, other):
         r = run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32, processes=p)
         print(json.dumps(r))
         runs[p].append(r)

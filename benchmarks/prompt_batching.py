@@ -54,7 +54,7 @@ def main() -> None:
 
     tasks, _ = load_tasks("humaneval")
     ks = [int(k) for k in args.ks.split(",")]
-    gen = open_generator("llamacpp", args.model, parallel=32, n_batch=2048)
+    gen = open_generator("llamacpp", args.model, parallel=32, n_batch=2048, processes=1)
     prompts = [gen.tokenize(gen.render(solution_prompt(t, "chat"))) for t in tasks[:args.prompts]]
     n_tokens = sum(map(len, prompts))
     print(f"{len(prompts)} prompts, {n_tokens} tokens ({n_tokens / len(prompts):.0f} per prompt), "

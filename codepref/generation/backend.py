@@ -155,8 +155,10 @@ def chat_default(backend: str, model: str, options: dict[str, Any]) -> bool:
 def open_generator(backend: str, model: str, **options: Any) -> Generator:
     """Load ``model`` with ``backend``; ``options`` are the backend's keyword arguments.
 
-    One option every backend takes: ``processes`` (default 1). With ``processes > 1`` the
-    backend runs in that many local worker processes that share each call's requests
+    One option every backend takes: ``processes``, by default the backend's
+    ``default_processes()`` where it has one (llama.cpp: 2 on a machine with 2 or more
+    cores), else 1. With ``processes > 1`` the backend runs in that many local worker
+    processes that share each call's requests
     (:class:`~codepref.generation.pool.ProcessPoolGenerator`; each worker gets
     ``cores // processes`` threads where the backend takes ``n_threads``).
 
@@ -166,7 +168,9 @@ def open_generator(backend: str, model: str, **options: Any) -> Generator:
         ModelError: the model cannot be found or loaded.
     """
     factory = GENERATORS.get(backend)
-    processes = options.pop("processes", 1)
+    processes = options.pop("processes", None)
+    if processes is None:
+        processes = factory.default_processes() if hasattr(factory, "default_processes") else 1
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError([f"option processes must be a whole number >= 1, got {processes!r}"])
     params = inspect.signature(factory).parameters

@@ -129,7 +129,7 @@ class ProcessPoolGenerator:
     def __init__(self, backend: str, model: str, options: dict[str, Any], processes: int, *,
                  takes_threads: bool = False):
         self.processes = processes
-        options = dict(options)
+        options = dict(options, processes=1)
         if takes_threads and options.get("n_threads") is None:
             options["n_threads"] = max(1, (os.cpu_count() or 1) // processes)
         self._conns: list[Connection] = []

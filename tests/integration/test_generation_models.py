@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def need_llama_cpp() -> None:
 @pytest.fixture(scope="module")
 def smol_llamacpp():
     need_llama_cpp()
-    gen = open_generator("llamacpp", SMOL, parallel=4, n_ctx=1024)
+    gen = open_generator("llamacpp", SMOL, parallel=4, n_ctx=1024, processes=1)
     yield gen
     gen.close()
 
@@ -75,7 +76,7 @@ def test_llamacpp_refills_slots_and_grows_the_context():
     tasks = humaneval(5)
     reqs = [Request(solution_prompt(t, "chat"), SamplingParams(temperature=0, max_tokens=m))
             for t, m in zip(tasks, (3, 40, 9, 25, 14))]
-    gen = open_generator("llamacpp", SMOL, parallel=3, n_ctx=64)
+    gen = open_generator("llamacpp", SMOL, parallel=3, n_ctx=64, processes=1)
     try:
         together = gen.generate(reqs)
         assert gen.n_ctx >= 256  # every HumanEval prompt here is longer than 64 tokens
@@ -303,3 +304,10 @@ def test_llamacpp_in_two_worker_processes_gives_the_same_completions(smol_llamac
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     with pytest.raises(models.ModelError, match="no-such"):
         open_generator("llamacpp", str(tmp_path / "no-such.gguf"), processes=2)
+    from codepref.generation.llamacpp import LlamaCppGenerator
+
+    default = open_generator("llamacpp", SMOL, parallel=2, n_ctx=256)  # no processes: the backend's default
+    try:
+        assert getattr(default, "processes", 1) == LlamaCppGenerator.default_processes() == min(2, os.cpu_count())
+    finally:
+        default.close()

@@ -53,7 +53,7 @@ def gen():
     pytest.importorskip("llama_cpp", reason="needs codepref[cpu]")
     from codepref.generation.backend import open_generator
 
-    g = open_generator("llamacpp", MODEL, parallel=4, n_ctx=1024)
+    g = open_generator("llamacpp", MODEL, parallel=4, n_ctx=1024, processes=1)
     yield g
     g.close()
 

@@ -35,7 +35,7 @@ def llamacpp():
     pytest.importorskip("llama_cpp", reason="needs codepref[cpu]")
     from codepref.generation.backend import open_generator
 
-    gen = open_generator("llamacpp", DEFAULT_MODEL, parallel=1, n_ctx=256)
+    gen = open_generator("llamacpp", DEFAULT_MODEL, parallel=1, n_ctx=256, processes=1)
     yield gen
     gen.close()
 

@@ -22,7 +22,7 @@ from codepref.generation.stage import generate_samples  # noqa: E402
 from codepref.records import Task, iter_jsonl  # noqa: E402
 
 SMOL = "smollm2-135m-instruct"
-OPTIONS = {"parallel": 4, "n_ctx": 1024, "n_threads": 1}
+OPTIONS = {"parallel": 4, "n_ctx": 1024, "n_threads": 1, "processes": 1}
 NODE = dict(num_cpus=1, object_store_memory=100 * 2**20)
 
 
