@@ -61,6 +61,10 @@ def _canonical(pool, tasks):
 # the [string, boolean] the tests expect), JS/155 counts the parity of the whole number instead
 # of each digit's, JS/162's tests require the npm module js-md5 (not in the image).
 UPSTREAM_FAILURES = {"cpp": set(), "javascript": {"JavaScript/112", "JavaScript/155", "JavaScript/162"}}
+# JS/32's test draws its polynomials with the unseeded Math.random, and the canonical bisection
+# misses its 1e-4 bound on a rare steep one (seen once in a CI run; it passed alone at once):
+# its verdict is left out rather than asserted either way.
+UNSEEDED = {"cpp": set(), "javascript": {"JavaScript/32"}}
 
 
 @pytest.mark.parametrize("language", ["cpp", "javascript"])
@@ -69,7 +73,7 @@ def test_all_humaneval_x_canonical_solutions_pass(language, shared_data, request
     pool = _pool_of(request, language)
     tasks = _tasks(language, shared_data)
     assert len(tasks) == 164
-    assert set(_canonical(pool, tasks)) == UPSTREAM_FAILURES[language]
+    assert set(_canonical(pool, tasks)) - UNSEEDED[language] == UPSTREAM_FAILURES[language]
 
 
 WRONG = {"cpp": "    return false;\n}\n", "javascript": "  return false\n}\n"}
