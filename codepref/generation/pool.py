@@ -23,9 +23,11 @@ Rules:
 * **Split**: requests are dealt to the worker with the fewest sequences so far, in order, so
   each worker gets one large share and keeps its own batch full; completions come back in
   request order, and ``progress`` counts the completions of all workers.
-* **Failures**: an error in a worker (a model that cannot load, a failed decode) is raised
-  in this process as the same codepref error; a worker that dies is a
-  :class:`~codepref.generation.models.ModelError`. Workers end with the generator
+* **Start**: the first worker starts alone and the others once it is ready, so a model
+  still to fetch or convert into the cache is made once, not raced for.
+* **Failures**: a codepref error in a worker (a model that cannot load, a failed decode) is
+  raised in this process as the same error; any other error, and a worker that dies, as a
+  :class:`~codepref.generation.models.ModelError` naming it. Workers end with the generator
   (:meth:`close`) or with this process.
 """
 
@@ -48,13 +50,18 @@ START_TIMEOUT_S = 900.0  # the first worker may fetch and convert the model
 
 
 def _portable(e: BaseException) -> tuple:
-    """An exception as ``(type, args, attributes)``, or a ModelError's when that does not pickle."""
-    parts = (type(e), e.args, dict(e.__dict__))
-    try:
-        pickle.dumps(parts)
-        return parts
-    except Exception:  # noqa: BLE001 - an exception of a type or with state pickle cannot carry
-        return (ModelError, (f"{type(e).__name__}: {e}",), {})
+    """A codepref error as ``(type, args, attributes)``; anything else (or what pickle cannot
+    carry) as a ModelError naming the type and the text the worker saw."""
+    from codepref.errors import CodeprefError
+
+    if isinstance(e, CodeprefError):
+        parts = (type(e), e.args, dict(e.__dict__))
+        try:
+            pickle.dumps(parts)
+            return parts
+        except Exception:  # noqa: BLE001 - a type or state pickle cannot carry: the text below
+            pass
+    return (ModelError, (f"{type(e).__name__} in a generation worker: {e}",), {})
 
 
 def _rebuild(parts: tuple) -> BaseException:
@@ -140,7 +147,7 @@ class ProcessPoolGenerator:
         # threads, and not multiprocessing's spawn, which re-runs the caller's main script),
         # importing codepref from where this process does.
         boot = f"import sys; sys.path[:0] = {sys.path!r}; from codepref.generation.pool import _serve; _serve(%d)"
-        for _ in range(processes):
+        def start() -> None:
             mine, theirs = socket.socketpair()
             proc = subprocess.Popen([sys.executable, "-c", boot % theirs.fileno()], pass_fds=(theirs.fileno(),),
                                     stdin=subprocess.DEVNULL)
@@ -149,8 +156,15 @@ class ProcessPoolGenerator:
             conn.send((backend, model, options))
             self._conns.append(conn)
             self._procs.append(proc)
+
         try:
-            infos = [self._receive(k, timeout=START_TIMEOUT_S)[1] for k in range(processes)]
+            # The first worker alone: it fetches, assembles or converts the model into the
+            # cache if that is still to do (two at once would race on the same files).
+            start()
+            infos = [self._receive(0, timeout=START_TIMEOUT_S)[1]]
+            for _ in range(1, processes):
+                start()
+            infos += [self._receive(k, timeout=START_TIMEOUT_S)[1] for k in range(1, processes)]
         except BaseException:
             self.close()
             raise

@@ -276,13 +276,20 @@ def test_a_workers_error_is_raised_here_as_the_same_error():
     back = _rebuild(pickle.loads(pickle.dumps(_portable(e))))
     assert type(back) is ConfigError and back.problems == e.problems and str(back) == str(e)
 
-    class Local(Exception):  # not importable by name: carried as a ModelError with its text
-        pass
-
     from codepref.generation.models import ModelError
 
+    class Local(ModelError):  # a codepref error pickle cannot carry (not importable by name)
+        pass
+
     back = _rebuild(_portable(Local("decode failed")))
-    assert type(back) is ModelError and str(back) == "Local: decode failed"
+    assert type(back) is ModelError and str(back) == "Local in a generation worker: decode failed"
+    try:  # any other exception: a ModelError with the type and the text the worker saw
+        open("/nonexistent/model.gguf")
+    except OSError as e:
+        back = _rebuild(pickle.loads(pickle.dumps(_portable(e))))
+    assert type(back) is ModelError
+    assert str(back) == ("FileNotFoundError in a generation worker: [Errno 2] No such file or directory: "
+                         "'/nonexistent/model.gguf'")
 
 
 def test_a_pool_of_workers_gets_a_chunk_per_worker():
