@@ -135,6 +135,24 @@ GENERATORS.register("openai", "codepref.generation.openai:OpenAIGenerator")
 GENERATORS.register("vllm", "codepref.generation.vllm:VLLMGenerator")
 
 
+def describe(gen: Generator) -> dict[str, Any]:
+    """What a generator open in another process (a worker of
+    :class:`~codepref.generation.pool.ProcessPoolGenerator`, a Ray actor) reports about itself,
+    so that its stand-in here can say the same (:func:`mirror`)."""
+    return {"id": gen.id, "prefill_chat": gen.prefill_chat, "chat_default": gen.chat_default,
+            "render": hasattr(gen, "render"), "busy_sequences": getattr(gen, "busy_sequences", None)}
+
+
+def mirror(proxy: Any, info: dict[str, Any]) -> None:
+    """Give ``proxy`` the ``id``, ``prefill_chat`` and ``chat_default`` that :func:`describe`
+    reported, and take its ``render`` away where the backend has none."""
+    proxy.id = info["id"]
+    proxy.prefill_chat = info["prefill_chat"]
+    proxy.chat_default = info["chat_default"]
+    if not info["render"]:
+        proxy.render = None
+
+
 def chat_default(backend: str, model: str, options: dict[str, Any]) -> bool:
     """What a backend's ``chat_default`` will be for ``model``, without loading anything.
 

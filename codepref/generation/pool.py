@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from codepref.generation.backend import Completion, GenProgress, Request
+from codepref.generation.backend import Completion, GenProgress, Request, describe, mirror
 from codepref.generation.models import ModelError
 from codepref.generation.prompts import PromptSpec
 
@@ -89,8 +89,7 @@ def _serve(fd: int) -> None:
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("error", _portable(e)))
         return
-    conn.send(("ready", {"id": gen.id, "prefill_chat": gen.prefill_chat, "chat_default": gen.chat_default,
-                         "render": hasattr(gen, "render"), "busy": getattr(gen, "busy_sequences", None)}))
+    conn.send(("ready", describe(gen)))
     while True:
         try:
             kind, payload = conn.recv()
@@ -168,13 +167,8 @@ class ProcessPoolGenerator:
         except BaseException:
             self.close()
             raise
-        first = infos[0]
-        self.id = first["id"]
-        self.prefill_chat = first["prefill_chat"]
-        self.chat_default = first["chat_default"]
-        self._busy = first["busy"]
-        if not first["render"]:
-            self.render = None  # type: ignore[assignment]
+        mirror(self, infos[0])
+        self._busy = infos[0]["busy_sequences"]
 
     @property
     def busy_sequences(self) -> int | None:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from codepref.errors import ClusterError
-from codepref.generation.backend import Completion, Request, open_generator
+from codepref.generation.backend import Completion, Request, describe, mirror, open_generator
 from codepref.generation.prompts import PromptSpec
 from codepref.raycluster import connect, import_ray, lost_errors, raise_codepref_cause
 
@@ -47,8 +47,7 @@ class GeneratorNode:
         self.gen = open_generator(backend, model, **options)
 
     def info(self) -> dict[str, Any]:
-        return {"id": self.gen.id, "prefill_chat": self.gen.prefill_chat,
-                "chat_default": self.gen.chat_default, "render": hasattr(self.gen, "render")}
+        return describe(self.gen)
 
     def render(self, spec: PromptSpec) -> str:
         return self.gen.render(spec)
@@ -100,13 +99,8 @@ class RayGenerator:
             self.close()
             raise_codepref_cause(e)
             raise
-        first = infos[0]
         log.info("sampling %s on %d generator actor(s) of the Ray cluster at %s", model, len(self._actors), address)
-        self.id = first["id"]
-        self.prefill_chat = first["prefill_chat"]
-        self.chat_default = first["chat_default"]
-        if not first["render"]:
-            self.render = None  # type: ignore[assignment]
+        mirror(self, infos[0])
 
     @property
     def actors(self) -> int:
