@@ -176,6 +176,11 @@ class ProcessPoolGenerator:
         ``processes`` times a chunk, :func:`codepref.generation.stage.chunk_size`)."""
         return self._busy
 
+    def _require_open(self) -> None:
+        if not self._conns:
+            raise ModelError("this generation pool is closed (close() was called, or a worker failed "
+                             "in an earlier call); open a new generator")
+
     def _receive(self, k: int, timeout: float | None = None) -> tuple[str, Any]:
         """The next message of worker ``k``; its error raised here; a dead worker a ModelError."""
         conn = self._conns[k]
@@ -196,11 +201,18 @@ class ProcessPoolGenerator:
 
     def render(self, spec: PromptSpec) -> str:
         """The backend's rendering of a prompt (asked of the first worker)."""
+        self._require_open()
         self._conns[0].send(("render", spec))
         return self._receive(0)[1]
 
     def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
-        """For each request, its completions in seed order; the workers sample in parallel."""
+        """For each request, its completions in seed order; the workers sample in parallel.
+
+        Raises:
+            ModelError (or a worker's codepref error): a worker failed; the pool then closes
+                itself, and a later call raises a ModelError saying so.
+        """
+        self._require_open()
         shares = deal(requests, self.processes)
         total = sum(r.n for r in requests)
         done = [0] * self.processes
