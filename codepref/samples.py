@@ -38,6 +38,9 @@ class TaskSamples:
         continuations: solution index -> the text the model sampled after ``prompt`` (a
             ``continuation`` field, written by ``codepref generate`` beside the rendered
             ``prompt``); solutions without one are absent.
+        continuation_ids: solution index -> the token ids the model sampled for its
+            continuation (a ``continuation_ids`` field, where the backend reports them);
+            solutions without them are absent.
         stated: indices of the test samples the task's prompt states (``params.source ==
             "prompt"``: docstring examples and the like, not written by the model).
     """
@@ -48,6 +51,7 @@ class TaskSamples:
     prompt: str | None = None
     stated: set[int] = field(default_factory=set)
     continuations: dict[int, str] = field(default_factory=dict)
+    continuation_ids: dict[int, list[int]] = field(default_factory=dict)
 
 
 def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSamples]:
@@ -58,8 +62,9 @@ def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSample
 
     Raises:
         InputError: naming the file and line, for a missing or mistyped field, an unknown
-            kind, a repeated ``(task_id, kind, index)``, or a solution with a
-            ``continuation`` whose ``prompt`` is not the task's.
+            kind, a repeated ``(task_id, kind, index)``, a solution with a
+            ``continuation`` whose ``prompt`` is not the task's, or ``continuation_ids``
+            that are not a list of integers.
     """
     src = str(path)
     tasks: dict[str, TaskSamples] = {}
@@ -86,6 +91,11 @@ def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSample
                 raise InputError(f"solution {obj['index']} of task {obj['task_id']!r} was sampled from another "
                                  "prompt than the task's earlier samples; one task's samples need one prompt", src, line)
             ts.continuations[obj["index"]] = obj["continuation"]
+            ids = obj.get("continuation_ids")
+            if ids is not None:
+                if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+                    raise InputError("field 'continuation_ids' must be a list of integers", src, line)
+                ts.continuation_ids[obj["index"]] = ids
         params = obj.get("params")
         if obj["kind"] == "test" and isinstance(params, dict) and params.get("source") == "prompt":
             ts.stated.add(obj["index"])

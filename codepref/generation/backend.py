@@ -89,6 +89,12 @@ class Completion:
         logprob: sum over generated tokens of log p(token | prefix) under the model's
             unmodified distribution (temperature 1, no top-p); None if not available.
         finish_reason: ``"stop"`` (end of sequence or stop string) or ``"length"``.
+        token_ids: the model's token ids of ``text`` as sampled (an end-of-generation token
+            left out; where a stop string was cut inside a token, the text left of that token
+            re-tokenised), so a trainer can score exactly the tokens the model produced even
+            where the sampler took a split of the text that the tokenizer would not make;
+            None where the backend does not report them or they do not spell ``text``
+            exactly (a sample ending inside a UTF-8 character).
     """
 
     text: str
@@ -96,6 +102,7 @@ class Completion:
     completion_tokens: int
     logprob: float | None = None
     finish_reason: str = "stop"
+    token_ids: tuple[int, ...] | None = None
 
 
 @runtime_checkable

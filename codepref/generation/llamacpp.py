@@ -98,6 +98,7 @@ class _Seq:
     max_tokens: int
     stop: tuple[str, ...]
     buf: bytearray = field(default_factory=bytearray)
+    tokens: list[int] = field(default_factory=list)  # sampled ids whose pieces make ``buf``
     n_generated: int = 0
     logprob: float = 0.0
     next_token: int = -1
@@ -400,6 +401,7 @@ class LlamaCppGenerator:
             s.finish = "stop"
             return True
         s.buf += self._piece(tok)
+        s.tokens.append(tok)
         if s.stop and self._hit_stop(s):
             s.finish = "stop"
             return True
@@ -427,14 +429,35 @@ class LlamaCppGenerator:
         tail = bytes(s.buf[-width:]).decode("utf-8", errors="ignore")
         return any(x in tail for x in s.stop)
 
-    @staticmethod
-    def _finish(s: _Seq) -> Completion:
+    def _finish(self, s: _Seq) -> Completion:
         text = bytes(s.buf).decode("utf-8", errors="replace")
         cut = min((k for k in (text.find(x) for x in s.stop) if k >= 0), default=-1)
         if cut >= 0:
             text = text[:cut]
         return Completion(text=text, prompt_tokens=s.prompt_tokens, completion_tokens=s.n_generated,
-                          logprob=s.logprob, finish_reason=s.finish)
+                          logprob=s.logprob, finish_reason=s.finish, token_ids=self._ids_of(s, text))
+
+    def _ids_of(self, s: _Seq, text: str) -> tuple[int, ...] | None:
+        """The sampled ids that spell ``text`` (a prefix of what ``s`` sampled): every token
+        wholly inside it, then the tokenizer's ids of what is left of the token a stop string
+        was cut in. None where ``text`` is not the sampled bytes (invalid UTF-8 replaced)."""
+        data = text.encode("utf-8")
+        if not bytes(s.buf).startswith(data):
+            return None
+        kept, used = [], 0
+        for tok in s.tokens:
+            piece = self._piece(tok)
+            if used + len(piece) > len(data):
+                break
+            kept.append(tok)
+            used += len(piece)
+        if used < len(data):
+            try:
+                rest = data[used:].decode("utf-8")
+            except UnicodeDecodeError:  # the cut token began inside a character
+                return None
+            kept += self._model.tokenize(rest.encode("utf-8"), add_bos=False, special=False)
+        return tuple(kept)
 
     def close(self) -> None:
         """Free the sampling threads, batch, context and model."""

@@ -35,7 +35,10 @@ prefill, or the raw prompt plus the prefill; :func:`rendered_prompt`), and ``con
 the text it sampled after it (up to the stop string, which the backend cuts off). The rank
 stage makes DPO/KTO records of these two, so training sees the very text that was sampled
 (:mod:`codepref.pairs.build`). A backend that sends chat messages to a server which renders
-them (``openai`` chat) has no such text: its lines hold neither field.
+them (``openai`` chat) has no such text: its lines hold neither field. Where the backend
+reports the sampled token ids (llama.cpp: :attr:`~codepref.generation.backend.Completion.token_ids`),
+the line also holds ``continuation_ids``, and training scores those very tokens rather
+than the tokenizer's split of the text (:mod:`codepref.training.sampled_ids`).
 """
 
 from __future__ import annotations
@@ -288,6 +291,8 @@ def _solution_record(task, index, spec, c, gen, config, seed, protocol: Protocol
                                        _params(config, spec.style, seed, c, config.max_tokens), c.logprob, answer))
     if prompt is not None:
         record.update(prompt=prompt, continuation=c.text)
+        if c.token_ids is not None:
+            record["continuation_ids"] = list(c.token_ids)
     return record
 
 

@@ -40,8 +40,12 @@ judged program (what the pass matrix ran: the protocol's extraction of the answe
 TRL's trainers take such string prompts as they are (no chat template is applied to a
 non-conversational row), tokenise ``prompt`` and ``prompt + completion`` and append the
 tokenizer's EOS to the completion, which is the one token the sampler may not have produced
-(a sample cut at a stop string or at ``max_tokens``). See
-tests/integration/test_onpolicy_tokens.py.
+(a sample cut at a stop string or at ``max_tokens``). Where the samples record the sampled
+token ids (``continuation_ids``), the records carry them too (``chosen_sampled_ids``/
+``rejected_sampled_ids``, KTO: ``completion_sampled_ids``; not with ``concat_tests``, whose
+text the model did not sample whole), and training scores those tokens: a sampler can pick
+a split of the text that the tokenizer would not make (:mod:`codepref.training.sampled_ids`).
+See tests/integration/test_onpolicy_tokens.py.
 
 Otherwise (samples without those fields) ``prompt`` is the task's and
 ``chosen``/``rejected``/``completion`` are the solution minus the prompt when the solution
@@ -207,6 +211,12 @@ def sampled_text(task: TaskData, row: int) -> tuple[str, str | None, bool]:
     return text, None, text != task.solutions[row]
 
 
+def sampled_ids(task: TaskData, row: int) -> list[int]:
+    """The token ids the model sampled for solution ``row`` (on-policy samples from a backend
+    that reports them), else an empty list."""
+    return task.continuation_ids[row] if task.continuation_ids else []
+
+
 def dpo_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOptions,
                 kind: str = "correctness") -> list[dict[str, Any]]:
     """DPO lines for one task's picks."""
@@ -219,6 +229,9 @@ def dpo_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOpt
                                  "chosen_continues_prompt": chosen_cont, "rejected_continues_prompt": rejected_cont}
         if chosen_code is not None:
             extra.update(chosen_code=chosen_code, rejected_code=rejected_code)
+        ids = sampled_ids(task, p.chosen), sampled_ids(task, p.rejected)
+        if all(ids) and not options.concat_tests:
+            extra.update(chosen_sampled_ids=ids[0], rejected_sampled_ids=ids[1])
         if options.concat_tests:
             extra.update(chosen_code=chosen if chosen_code is None else chosen_code,
                          rejected_code=rejected if rejected_code is None else rejected_code,
@@ -243,6 +256,8 @@ def kto_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOpt
                                      "continues_prompt": cont, "why": p.why}
             if code is not None:
                 extra["code"] = code
+            if sampled_ids(task, row) and not options.concat_tests:
+                extra["completion_sampled_ids"] = sampled_ids(task, row)
             if options.concat_tests:
                 extra.update(code=text if code is None else code, test_index=_test_index(task, test))
                 text = _with_test(task, text, test)

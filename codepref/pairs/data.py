@@ -43,6 +43,8 @@ class TaskData:
         continuations: per row, the text the model sampled after ``prompt`` (``prompt`` is
             then the rendered text it was sampled from); empty when the samples do not record
             them for every row, and ``prompt`` is the task's.
+        continuation_ids: per row (when ``continuations`` is set), the token ids the model
+            sampled for it; an empty list where the samples do not record them.
     """
 
     task_id: str
@@ -55,6 +57,7 @@ class TaskData:
     test_index: list[int]
     stated: list[int] = dataclasses.field(default_factory=list)
     continuations: list[str] = dataclasses.field(default_factory=list)
+    continuation_ids: list[list[int]] = dataclasses.field(default_factory=list)
 
 
 def completion_of(prompt: str, text: str) -> str:
@@ -117,7 +120,8 @@ def load_task_data(
         out.append(TaskData(tid, prompt, obj.get("language") or "python", [sol_text[i] for i in sol_idx],
                             [test_text[j] for j in test_idx], matrix, sol_idx, test_idx,
                             [c for c, j in enumerate(test_idx) if j in ts.stated],
-                            [ts.continuations[i] for i in sol_idx] if sampled else []))
+                            [ts.continuations[i] for i in sol_idx] if sampled else [],
+                            [ts.continuation_ids.get(i, []) for i in sol_idx] if sampled else []))
     return out
 
 

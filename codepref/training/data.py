@@ -12,10 +12,18 @@ template and prefill already applied) and the sampled continuation
 (:mod:`codepref.pairs.build`). For strings, TRL 1.16's DPOTrainer and KTOTrainer apply no
 chat template; they append the tokenizer's EOS to each completion, tokenise ``prompt`` and
 ``prompt + completion`` with the tokenizer's own settings (Qwen2.5 and SmolLM2 add no BOS),
-and take the completion tokens from where the two diverge. So ``prompt`` + ``chosen``
-tokenises to the sampler's prompt tokens + the sampled tokens, plus that EOS (checked on a
-real model in tests/integration/test_onpolicy_tokens.py). Conversational rows (lists of
-messages) would be templated a second time; :func:`load_rows` refuses them.
+and take the completion tokens from where the two diverge. So ``prompt`` tokenises to the
+sampler's prompt tokens, and ``prompt + chosen`` to those plus the tokenizer's split of the
+sampled text and that EOS. Conversational rows (lists of messages) would be templated a
+second time; :func:`load_rows` refuses them.
+
+The tokenizer's split of a sampled text is not always the sampler's: sampling at T = 0.8 can
+pick a token and then its continuation where the tokenizer has one merged token (seen in
+one of 20 short samples of the default model). So, besides TRL's columns, the token ids the
+model sampled for each completion are passed on where the file records them
+(:data:`SAMPLED_IDS`), and codepref's trainers put them in place of the tokenizer's split
+(:mod:`codepref.training.sampled_ids`; checked on a real model in
+tests/integration/test_onpolicy_tokens.py).
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from codepref.hashing import file_sha256
 from codepref.records import iter_jsonl
 
 COLUMNS = {"dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
+#: The token ids the model sampled for each completion column, where the pair file records
+#: them (on-policy samples from a backend that reports ids; see codepref.training.sampled_ids).
+SAMPLED_IDS = {"dpo": ("chosen_sampled_ids", "rejected_sampled_ids"), "kto": ("completion_sampled_ids",)}
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,18 @@ def load_rows(path: str | os.PathLike[str], method: str) -> TrainData:
                 raise InputError(f"'{col}' must be a string, got {type(value).__name__}", name, lineno)
             elif col != "prompt" and not value.strip():
                 raise InputError(f"'{col}' is empty", name, lineno)
-        rows.append({c: obj[c] for c in want})
+        row = {c: obj[c] for c in want}
+        for col in SAMPLED_IDS[method]:
+            ids = obj.get(col)
+            if ids is not None:
+                if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+                    raise InputError(f"'{col}' must be a list of integers", name, lineno)
+                row[col] = ids
+        rows.append(row)
     if not rows:
         raise InputError(f"no {'pairs' if method == 'dpo' else 'samples'} to train on", name)
+    for col in SAMPLED_IDS[method]:  # one table: every row has the column, empty where not recorded
+        if any(col in r for r in rows):
+            for r in rows:
+                r.setdefault(col, [])
     return TrainData(rows=rows, sha256=file_sha256(path), path=name)

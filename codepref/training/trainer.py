@@ -8,7 +8,8 @@ The recipe, top to bottom (:func:`train`):
    compute (QLoRA), prepared for k-bit training (norms in fp32, gradient checkpointing).
 3. Hand it to TRL's ``DPOTrainer``/``KTOTrainer`` with a peft ``LoraConfig`` and
    ``ref_model=None``: the reference log-probs come from the same model with the adapter
-   disabled. TRL computes per-token log-probs through a fused, chunked LM head, so the
+   disabled. Where the pairs record the token ids the model sampled, those are what it
+   scores, not the tokenizer's split of the text (:mod:`codepref.training.sampled_ids`). TRL computes per-token log-probs through a fused, chunked LM head, so the
    ``(batch, seq, 152k)`` logits tensor is never materialised. On CPU (DPO) two settings
    cut the step: the reference log-probs are computed in one pass before training and kept
    in the cache (:func:`reference_cache_file`), so runs on the same pairs pay for them once,
@@ -416,15 +417,19 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, rows: list[dict], output_d
     import datasets
     from transformers import PrinterCallback
 
+    from codepref.training.sampled_ids import with_sampled_ids
+
     datasets.disable_progress_bars()
     if cfg.device == "cpu":
         score_only_completions_on_cpu()
     dataset = datasets.Dataset.from_list(rows)
     args = trl_args(cfg, output_dir)
     if cfg.method == "dpo":
-        Trainer = _cached_reference_dpo_trainer(ref_cache, ref_progress)
+        Trainer = with_sampled_ids(_cached_reference_dpo_trainer(ref_cache, ref_progress), "dpo")
     else:
-        from trl import KTOTrainer as Trainer
+        from trl import KTOTrainer
+
+        Trainer = with_sampled_ids(KTOTrainer, "kto")
     trainer = Trainer(
         model=model,
         ref_model=None,

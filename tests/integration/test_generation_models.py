@@ -285,7 +285,8 @@ def test_llamacpp_draws_follow_the_sampling_settings(smol_llamacpp):
 def test_llamacpp_in_two_worker_processes_gives_the_same_completions(smol_llamacpp, tmp_path):
     """``processes=2``: requests dealt to two single-threaded workers come back in order and
     equal to one process's (greedy and seeded samples), progress counts both workers, the
-    prompt renders as the backend does, and close ends the workers. A model a worker cannot
+    prompt renders as the backend does, and close ends the workers (a later call is a
+    ModelError). A model a worker cannot
     load is raised here as the worker's ModelError."""
     need_llama_cpp()
     reqs = [Request(solution_prompt(t, "chat"), SamplingParams(temperature=0.8 if i % 2 else 0, max_tokens=24),
@@ -300,7 +301,12 @@ def test_llamacpp_in_two_worker_processes_gives_the_same_completions(smol_llamac
     finally:
         pool.close()
     assert all(p.poll() is not None for p in procs)
+    with pytest.raises(models.ModelError, match="closed"):
+        pool.generate(reqs)
     assert together == smol_llamacpp.generate(reqs)
+    # each completion reports the token ids it was sampled as, which spell its text exactly
+    assert all(b"".join(smol_llamacpp._piece(t) for t in c.token_ids) == c.text.encode()
+               for outs in together for c in outs)
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     with pytest.raises(models.ModelError, match="no-such"):
         open_generator("llamacpp", str(tmp_path / "no-such.gguf"), processes=2)

@@ -10,9 +10,13 @@ dataset preparation (``DPOTrainer._prepare_dataset``, which needs no model) with
 tokenizer training loads (transformers' tokenizer of the same GGUF, which the safetensors
 copy saves).
 
-The assertion, per pair side: TRL's prompt ids are the sampler's prompt ids exactly (no chat
-template applied again, no BOS added), and TRL's completion ids are the sampled ids followed
-by the tokenizer's EOS, which TRL appends. Where a sample ended at a stop string, the
+The assertion, per pair side: the trainer's prompt ids are the sampler's prompt ids exactly
+(no chat template applied again, no BOS added), and its completion ids are the sampled ids
+followed by the tokenizer's EOS, which TRL appends. The pair records carry the sampled ids
+(the backend reports them) and the trainer puts them in place of TRL's split of the text:
+sampling at T = 0.8 can take a split that the tokenizer would not make (one of these 20
+samples did: 2115 and the rest of the tokenizer's merged 64443), which TRL's own
+tokenisation of the text would change. Where a sample ended at a stop string, the
 backend cuts the text before it; the tokens wholly before the cut must match, and what is
 left of the one token the cut split (a stop like ``\\ndef `` often begins inside a token
 such as ``)\\n``) is re-tokenised from its text.
@@ -101,17 +105,19 @@ def sample_with_tokens(gen, task: Task, protocol: str, out) -> dict[int, list[in
 
 
 def trl_tokenized(tokenizer, rows: list[dict], tmp_path) -> list[dict]:
-    """TRL's own DPO dataset preparation of ``rows`` (what DPOTrainer trains on)."""
-    from types import SimpleNamespace
-
+    """The dataset preparation of codepref's DPO trainer (TRL's, then the sampled ids put in
+    place: :mod:`codepref.training.sampled_ids`) of ``rows``: what training scores."""
     import datasets
     from trl import DPOConfig, DPOTrainer
 
+    from codepref.training.sampled_ids import with_sampled_ids
+
     datasets.disable_progress_bars()
     args = DPOConfig(output_dir=str(tmp_path / "trl"), report_to=[], use_cpu=True)
-    ds = DPOTrainer._prepare_dataset(SimpleNamespace(_tokenizer=tokenizer), datasets.Dataset.from_list(rows),
-                                     tokenizer, args, "train")
-    return list(ds)
+    cls = with_sampled_ids(DPOTrainer, "dpo")
+    trainer = cls.__new__(cls)  # the dataset preparation needs no model
+    trainer._tokenizer = tokenizer
+    return list(trainer._prepare_dataset(datasets.Dataset.from_list(rows), tokenizer, args, "train"))
 
 
 def expected_completion(gen, tokenizer, sampled: list[int], continuation: str) -> tuple[list[int], list[int]]:
@@ -175,4 +181,5 @@ def test_training_rows_tokenise_to_the_sampled_tokens(gen, tokenizer, tasks, lan
             assert rec[side] == lines[index]["continuation"] and rec[f"{side}_code"] == lines[index]["text"]
             kept, rest = expected_completion(gen, tokenizer, sampled[index], rec[side])
             assert kept, "no sampled token to compare"
+            assert rec[f"{side}_sampled_ids"] == lines[index]["continuation_ids"] == kept + rest
             assert row[f"{side}_ids"] == kept + rest + [tokenizer.eos_token_id], (protocol, side, rec[side])

@@ -288,6 +288,32 @@ def test_onpolicy_records_hold_the_sampled_text_and_the_judged_program(tmp_path)
     assert r["chosen"] == get_language("python").assemble(SOLS[0] + "\n", TESTS[0]) and r["chosen_code"] == SOLS[0]
 
 
+def test_sampled_token_ids_travel_into_the_records(tmp_path):
+    """Recorded ``continuation_ids`` become ``chosen_sampled_ids``/``rejected_sampled_ids``
+    (KTO: ``completion_sampled_ids``); a pair whose side has none carries neither, and test
+    concatenation (text the model did not sample whole) carries none."""
+    lines = onpolicy_lines()
+    for o in lines[:len(SOLS)]:
+        o["continuation_ids"] = [o["index"], 100 + o["index"]]
+    write_jsonl(tmp_path / "s.jsonl", "samples", lines)
+    write_jsonl(tmp_path / "m.jsonl", "pass_matrices", [task().matrix.to_dict()])
+    (d,) = load_task_data(tmp_path / "s.jsonl", tmp_path / "m.jsonl", {"T/0": PROMPT})
+    assert d.continuation_ids == [[i, 100 + i] for i in range(len(SOLS))]
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions())
+    assert (r["chosen_sampled_ids"], r["rejected_sampled_ids"]) == ([0, 100], [2, 102])
+    [(_, _, recs)] = build_records([d], get_scorer("codet"), PairOptions(), "kto")
+    assert [x["completion_sampled_ids"] for x in recs] == [[0, 100], [2, 102]]
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions(concat_tests=True))
+    assert "chosen_sampled_ids" not in r
+    d.continuation_ids[2] = []
+    [(_, _, (r,))] = build_records([d], get_scorer("codet"), PairOptions())
+    assert "chosen_sampled_ids" not in r and "rejected_sampled_ids" not in r
+    lines[0]["continuation_ids"] = [1, "2"]
+    write_jsonl(tmp_path / "s.jsonl", "samples", lines)
+    with pytest.raises(InputError, match="s.jsonl:2: field 'continuation_ids' must be a list of integers"):
+        load_task_data(tmp_path / "s.jsonl", tmp_path / "m.jsonl", {"T/0": PROMPT})
+
+
 def test_without_every_continuation_the_task_prompt_is_used(tmp_path):
     """A row without a recorded continuation (samples from elsewhere) makes the whole task
     fall back to the task set's prompt and the solution minus that prompt."""

@@ -91,6 +91,17 @@ def test_pairs_are_reduced_to_trl_columns(tmp_path):
     assert kto.rows[1] == {"prompt": "p", "completion": "c", "label": False} and kto.n_positive == 1
 
 
+def test_sampled_ids_are_passed_on_in_every_row_once_one_has_them(tmp_path):
+    data = load_rows(_write(tmp_path / "p.jsonl", [{**PAIR, "chosen_sampled_ids": [1, 2], "rejected_sampled_ids": [3]},
+                                                   PAIR]), "dpo")
+    assert data.rows == [{"prompt": "p", "chosen": "good", "rejected": "bad", "chosen_sampled_ids": [1, 2],
+                          "rejected_sampled_ids": [3]},
+                         {"prompt": "p", "chosen": "good", "rejected": "bad", "chosen_sampled_ids": [],
+                          "rejected_sampled_ids": []}]
+    kto = load_rows(_write(tmp_path / "k.jsonl", [LABELLED, {**LABELLED, "completion_sampled_ids": [5]}]), "kto")
+    assert [r["completion_sampled_ids"] for r in kto.rows] == [[], [5]]
+
+
 @pytest.mark.parametrize(
     "lines, method, message",
     [
@@ -101,6 +112,7 @@ def test_pairs_are_reduced_to_trl_columns(tmp_path):
         ([{**PAIR, "chosen": "  "}], "dpo", r"'chosen' is empty"),
         ([{**PAIR, "rejected": ["x"]}], "dpo", r"'rejected' must be a string"),
         ([], "dpo", r"p.jsonl: no pairs to train on"),
+        ([{**PAIR, "chosen_sampled_ids": [1, True]}], "dpo", r"p.jsonl:2: 'chosen_sampled_ids' must be a list of integers"),
     ],
 )
 def test_bad_pair_files_are_named_with_their_line(tmp_path, lines, method, message):
