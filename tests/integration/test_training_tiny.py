@@ -437,3 +437,41 @@ def test_packed_pairs_give_the_two_row_log_probs_and_gradients(tiny, tmp_path, m
     for i in range(3):
         n = int((packed.position_ids[i] > 0).sum()) + 1
         assert n < int(lengths[i] + lengths[3 + i]) - prompt
+
+
+def test_pairs_with_sampled_ids_train_on_them(tiny, tmp_path, caplog):
+    """DPO and KTO files whose records carry the sampled ids (here another split of each
+    chosen text than the tokenizer's, as a sampler can take) train to the end, and every row
+    trains on those ids (codepref.training.sampled_ids; the replacement itself is unit-tested)."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+
+    def ids(text):
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    def other_split(text):
+        return next(alt for k in range(1, len(text)) if (alt := ids(text[:k]) + ids(text[k:])) != ids(text))
+
+    pairs, labelled = [], []
+    for name, good, bad in FUNCS:
+        prompt, chosen, rejected = f"Write {name}(a, b).\n", f"def {name}(a, b): return a {good} b\n", \
+            f"def {name}(a, b): return a {bad} b\n"
+        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected,
+                      "chosen_sampled_ids": other_split(chosen), "rejected_sampled_ids": ids(rejected)})
+        labelled += [{"prompt": prompt, "completion": chosen, "label": True, "completion_sampled_ids": other_split(chosen)},
+                     {"prompt": prompt, "completion": rejected, "label": False, "completion_sampled_ids": ids(rejected)}]
+    for name, rows in (("dpo.jsonl", pairs), ("kto.jsonl", labelled)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    caplog.set_level(logging.INFO, logger="codepref.training.sampled_ids")
+    dpo = train(tmp_path / "dpo.jsonl", tiny, tmp_path / "dpo", TrainConfig(**{**CFG, "max_steps": 2}))
+    kto = train(tmp_path / "kto.jsonl", tiny, tmp_path / "kto",
+                TrainConfig(method="kto", learning_rate=1e-2, grad_accum=1, batch_size=4, max_steps=2, lora_r=4))
+    assert dpo.steps == 2 and kto.steps == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "codepref.training.sampled_ids"]
+    assert said == [f"train: {len(pairs)} of {len(pairs)} rows train on the sampled token ids "
+                    f"({len(pairs)} differ from the tokenizer's split)",
+                    f"train: {len(labelled)} of {len(labelled)} rows train on the sampled token ids "
+                    f"({len(pairs)} differ from the tokenizer's split)"]
