@@ -240,6 +240,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     os.replace(tmp, path)
 
 
+def is_int_list(value: Any) -> bool:
+    """True for a JSON list of integers (booleans, which are ints in Python, excluded)."""
+    return isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+
+
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each record line, skipping the header and blanks.
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from codepref.errors import InputError
-from codepref.records import iter_jsonl
+from codepref.records import is_int_list, iter_jsonl
 
 KINDS = ("solution", "test")
 
@@ -93,7 +93,7 @@ def read_generated_samples(path: str | os.PathLike[str]) -> dict[str, TaskSample
             ts.continuations[obj["index"]] = obj["continuation"]
             ids = obj.get("continuation_ids")
             if ids is not None:
-                if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+                if not is_int_list(ids):
                     raise InputError("field 'continuation_ids' must be a list of integers", src, line)
                 ts.continuation_ids[obj["index"]] = ids
         params = obj.get("params")

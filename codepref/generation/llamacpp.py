@@ -452,11 +452,12 @@ class LlamaCppGenerator:
             kept.append(tok)
             used += len(piece)
         if used < len(data):
+            rest = data[used:]
             try:
-                rest = data[used:].decode("utf-8")
+                rest.decode("utf-8")
             except UnicodeDecodeError:  # the cut token began inside a character
                 return None
-            kept += self._model.tokenize(rest.encode("utf-8"), add_bos=False, special=False)
+            kept += self._model.tokenize(rest, add_bos=False, special=False)
         return tuple(kept)
 
     def close(self) -> None:

@@ -256,8 +256,9 @@ def kto_records(task: TaskData, picks: list[Pick], scorer: str, options: PairOpt
                                      "continues_prompt": cont, "why": p.why}
             if code is not None:
                 extra["code"] = code
-            if sampled_ids(task, row) and not options.concat_tests:
-                extra["completion_sampled_ids"] = sampled_ids(task, row)
+            ids = sampled_ids(task, row)
+            if ids and not options.concat_tests:
+                extra["completion_sampled_ids"] = ids
             if options.concat_tests:
                 extra.update(code=text if code is None else code, test_index=_test_index(task, test))
                 text = _with_test(task, text, test)

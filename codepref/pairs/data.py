@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from codepref.errors import InputError
-from codepref.records import PassMatrix, iter_jsonl
+from codepref.records import PassMatrix, is_int_list, iter_jsonl
 from codepref.samples import TaskSamples, distinct_tests, read_generated_samples
 
 
@@ -129,8 +129,7 @@ def _indices(obj: dict, ts: TaskSamples, src: str, line: int) -> tuple[list[int]
     sol = obj.get("solution_index")
     test = obj.get("test_index")
     for key, value in (("solution_index", sol), ("test_index", test)):
-        if value is not None and (not isinstance(value, list)
-                                  or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)):
+        if value is not None and not is_int_list(value):
             raise InputError(f"field {key!r} must be a list of integers", src, line)
     if sol is None:
         sol = [i for i, _ in ts.solutions]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from codepref.errors import InputError
 from codepref.hashing import file_sha256
-from codepref.records import iter_jsonl
+from codepref.records import is_int_list, iter_jsonl
 
 COLUMNS = {"dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
 #: The token ids the model sampled for each completion column, where the pair file records
@@ -97,7 +97,7 @@ def load_rows(path: str | os.PathLike[str], method: str) -> TrainData:
         for col in SAMPLED_IDS[method]:
             ids = obj.get(col)
             if ids is not None:
-                if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+                if not is_int_list(ids):
                     raise InputError(f"'{col}' must be a list of integers", name, lineno)
                 row[col] = ids
         rows.append(row)

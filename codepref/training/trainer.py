@@ -9,7 +9,8 @@ The recipe, top to bottom (:func:`train`):
 3. Hand it to TRL's ``DPOTrainer``/``KTOTrainer`` with a peft ``LoraConfig`` and
    ``ref_model=None``: the reference log-probs come from the same model with the adapter
    disabled. Where the pairs record the token ids the model sampled, those are what it
-   scores, not the tokenizer's split of the text (:mod:`codepref.training.sampled_ids`). TRL computes per-token log-probs through a fused, chunked LM head, so the
+   scores, not the tokenizer's split of the text (:mod:`codepref.training.sampled_ids`).
+   TRL computes per-token log-probs through a fused, chunked LM head, so the
    ``(batch, seq, 152k)`` logits tensor is never materialised. On CPU (DPO) two settings
    cut the step: the reference log-probs are computed in one pass before training and kept
    in the cache (:func:`reference_cache_file`), so runs on the same pairs pay for them once,
