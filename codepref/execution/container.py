@@ -64,8 +64,13 @@ def server_dir() -> Path:
 
 
 def server_command(config: SandboxConfig) -> list[str]:
-    """The fork-server's command line inside the container."""
-    return ["python3", "-I", f"{SERVER_MOUNT}/server.py",
+    """The fork-server's command line inside the container.
+
+    ``-s -P`` (no user site directory, no script directory on ``sys.path``) is ``-I`` less
+    ``-E``: the container's environment, which :func:`container_options` sets, is read, so
+    its ``PYTHONHASHSEED`` applies to the server and every program forked from it.
+    """
+    return ["python3", "-s", "-P", f"{SERVER_MOUNT}/server.py",
             "--uid", str(config.sandbox_uid), "--output-limit", str(config.output_limit_bytes)]
 
 
@@ -106,6 +111,9 @@ def container_options(config: SandboxConfig, name: str) -> dict[str, Any]:
         "name": name,
         "labels": {LABEL: "1", OWNER_LABEL: owner_id()},
         "user": "0:0",
+        # one string-hash seed in every container: a program that iterates a set of strings
+        # does the same in every run (reproducible pass matrices and behaviour signatures)
+        "environment": {"PYTHONHASHSEED": "0"},
         "stdin_open": True,  # with detach=False also StdinOnce: our disconnect closes its stdin
         "use_config_proxy": False,  # no network inside: the host's proxy settings stay out
     }

@@ -94,6 +94,20 @@ print('clean')
 """
 
 
+def test_set_iteration_order_is_the_same_in_every_container():
+    """The containers fix PYTHONHASHSEED: a set of strings iterates in one order in two
+    separate pools (and in both workers of each), so a solution that returns ``list(set(...))``
+    gets the same pass matrix row and behaviour signature on every run."""
+    code = "print(list({'apple', 'pear', 'fig', 'kiwi', 'lime', 'plum', 'date', 'yuzu'}))"
+    orders = set()
+    for _ in range(2):
+        with SandboxPool(SandboxConfig(workers=2, timeout_s=10.0)) as pool:
+            results = pool.run([Program(str(i), "python", code) for i in range(4)])
+        assert all(r.outcome is Outcome.PASSED for r in results)
+        orders |= {r.stdout for r in results}
+    assert len(orders) == 1
+
+
 def test_hostile_programs_are_contained_and_the_container_survives(tmp_path):
     config = SandboxConfig(workers=1, memory_mb=256, pids_limit=64, timeout_s=3.0)
     server_file = __import__("codepref.execution.container", fromlist=["server_dir"]).server_dir() / "server.py"

@@ -76,3 +76,4 @@ def test_container_settings_lock_the_container_down(tmp_path):
     opts = container_options(cfg, "n")
     assert opts["labels"][LABEL] == "1" and opts["labels"][OWNER_LABEL].endswith(":" + str(__import__("os").getpid()))
     assert opts["stdin_open"] is True and opts["image"] == cfg.image
+    assert opts["environment"] == {"PYTHONHASHSEED": "0"}  # set order is the same in every run
