@@ -60,7 +60,7 @@ NOT_IN_KEYS = {
 #: added after runs existed, so those runs' finished stages keep their keys; setting one
 #: (e.g. naming a protocol) changes the key.
 NOT_IN_KEYS_AT_DEFAULT = {"generate": {"protocol": ""}, "evaluate": {"protocol": ""}, "train": NEW_AT_DEFAULT,
-                          "rank": {"min_cluster": 1}}
+                          "rank": {"min_cluster": 1, "consensus": "pass", "sure_rejected": False}}
 log = logging.getLogger("codepref.pipeline")
 
 
@@ -259,7 +259,8 @@ class Run:
         rk = self.config.rank
         result = rank_file(round_dir / "samples.jsonl", round_dir / "matrices.jsonl", out, scorer=rk.scorer,
                            scorer_options=rk.scorer_options, fmt=rk.format, options=rk.pair_options,
-                           prompts={t.id: t.prompt for t in tasks})
+                           prompts={t.id: t.prompt for t in tasks}, config=self.sandbox_config(tasks),
+                           progress=self.display.bar("behaviour runs"))
         return result.summary()
 
     def train(self, pairs: Path, out: Path, init: Path | None = None) -> str:

@@ -110,7 +110,8 @@ class RankSection:
         pair_options: how picks become records (:class:`~codepref.pairs.build.PairOptions`).
             Its fields are written straight in ``[rank]`` (``pairs_per_task = 1``,
             ``min_margin``, ``skip_uniform``, ``dedupe``, ``concat_tests``,
-            ``prompt_gate``, ``min_cluster``), not as a sub-table; defaults are PairOptions'.
+            ``prompt_gate``, ``min_cluster``, ``consensus``, ``sure_rejected``), not as a
+            sub-table; defaults are PairOptions'.
     """
 
     scorer: str = "pagerank"

@@ -27,7 +27,13 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Smallest chosen-rejected score difference, scores divided by the task's best (0..1).")
 @click.option("--min-cluster", type=int, default=1, show_default=True,
               help="Keep a pair only when at least this many candidates share the chosen solution's pass "
-                   "vector (a consensus filter: fewer pairs, more often right).")
+                   "vector (or behaviour, see --consensus): a consensus filter, fewer pairs, more often right.")
+@click.option("--consensus", type=click.Choice(["pass", "behaviour"]), default="pass", show_default=True,
+              help="What --min-cluster counts: pass = same pass vector; behaviour = same results on the "
+                   "inputs of the model's tests (runs each candidate once in the sandbox; Python).")
+@click.option("--sure-rejected", is_flag=True,
+              help="Keep a pair only when its rejected solution fails a test the prompt states (a surely "
+                   "wrong answer); tasks whose prompt states no test give no pair.")
 @click.option("--keep-uniform", is_flag=True, help="Do not skip tasks where every cell passed or none did.")
 @click.option("--no-dedupe", is_flag=True, help="Treat identical solution texts as different candidates.")
 @click.option("--no-prompt-gate", is_flag=True,
@@ -47,7 +53,7 @@ from codepref.cli.common import sandbox_options, tqdm_progress
               help="Smallest median-time ratio for an efficiency pair.")
 @sandbox_options
 def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs_per_task, min_margin,
-         min_cluster, keep_uniform, no_dedupe, no_prompt_gate, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
+         min_cluster, consensus, sure_rejected, keep_uniform, no_dedupe, no_prompt_gate, tasks_spec, scorer_opts, allow_ground_truth, efficiency, efficiency_repeats,
          min_speedup, config) -> None:
     """Score each task's solutions from its pass matrix and write preference data.
 
@@ -65,12 +71,12 @@ def rank(samples_path, matrices_path, out_path, scorer, fmt, concat_tests, pairs
 
     options = PairOptions(pairs_per_task=pairs_per_task, min_margin=min_margin, skip_uniform=not keep_uniform,
                           dedupe=not no_dedupe, concat_tests=concat_tests, prompt_gate=not no_prompt_gate,
-                          min_cluster=min_cluster)
+                          min_cluster=min_cluster, consensus=consensus, sure_rejected=sure_rejected)
     eff = EfficiencyOptions(repeats=efficiency_repeats, min_speedup=min_speedup) if efficiency else None
     spec = tasks_spec or samples_task_set(samples_path)
     prompts = {tid: t.prompt for tid, t in load_task_map(spec).items()} if spec else None
     result = rank_file(samples_path, matrices_path, out_path, scorer=scorer,
                        scorer_options=parse_overrides(list(scorer_opts)), fmt=fmt, options=options,
                        prompts=prompts, allow_ground_truth=allow_ground_truth, efficiency=eff, config=config,
-                       progress=tqdm_progress("timing runs"))
+                       progress=tqdm_progress("sandbox runs"))
     click.echo(f"{scorer}: {result.summary()} -> {result.path}", err=True)

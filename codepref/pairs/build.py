@@ -13,7 +13,11 @@ Per task, in this order:
    candidate passes them all is skipped, since no pick could be right;
 4. the scorer picks up to ``pairs_per_task`` (chosen, rejected) among the candidates with a
    normalised score margin ``s_chosen - s_rejected >= min_margin`` (and > 0; scores are
-   divided by the task's best score, see :mod:`codepref.scoring.base`).
+   divided by the task's best score, see :mod:`codepref.scoring.base`);
+5. filters, off by default: ``sure_rejected`` keeps a pick only when its rejected solution
+   fails a test the prompt states; ``min_cluster`` only when at least that many candidates
+   share the chosen one's pass vector or, with ``consensus = "behaviour"``, its results on
+   the inputs of the model's tests (:mod:`codepref.pairs.behaviour`).
 
 Records follow TRL's data contract (``docs/source/dataset_formats.md``):
 
@@ -76,6 +80,8 @@ from codepref.records import Labelled, Pair
 from codepref.scoring.base import Pick, Scorer, as_arrays
 
 FORMATS = ("dpo", "kto")
+#: what ``PairOptions.min_cluster`` counts (see :class:`PairOptions`).
+CONSENSUS = ("pass", "behaviour")
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,14 @@ class PairOptions:
             chosen solution's pass vector (over the cells the sandbox ran): CodeT's
             consensus set. 1 (default) keeps every pick. On the learning run's 139 pairs,
             4 raised precision from 0.66 to 0.81 and kept 58 (``docs/learning.md``).
+        consensus: what ``min_cluster`` counts: ``"pass"``, candidates with the chosen one's
+            pass vector; ``"behaviour"``, candidates that return what it returns on the inputs
+            of the model's tests (:mod:`codepref.pairs.behaviour`; the task's
+            ``behaviours``, computed in the sandbox by the rank stage; Python; a task
+            without them counts pass vectors).
+        sure_rejected: a pick is kept only when its rejected solution fails a test the
+            prompt states (a sure wrong answer, not one the model's own tests call wrong); a
+            task whose prompt states no test yields no pick.
     """
 
     pairs_per_task: int = 1
@@ -102,6 +116,8 @@ class PairOptions:
     concat_tests: bool = False
     prompt_gate: bool = True
     min_cluster: int = 1
+    consensus: str = "pass"
+    sure_rejected: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -111,6 +127,8 @@ class PairOptions:
             problems.append(f"min_margin must be in [0, 1] (scores are normalised), got {self.min_margin}")
         if self.min_cluster < 1:
             problems.append(f"min_cluster must be >= 1, got {self.min_cluster}")
+        if self.consensus not in CONSENSUS:
+            problems.append(f"consensus must be one of {', '.join(CONSENSUS)}, got {self.consensus!r}")
         if problems:
             raise ConfigError(problems)
 
@@ -165,25 +183,37 @@ def task_picks(task: TaskData, scorer: Scorer, options: PairOptions) -> tuple[li
     if reason:
         return [], reason
     pool = candidates(task.solutions, options.dedupe)
-    ok = gate(task) if options.prompt_gate else None
+    stated = gate(task)
+    ok = stated if options.prompt_gate else None
     if ok is not None and pool and not ok[pool].any():
         return [], "no solution passes the prompt's own tests"
+    if options.sure_rejected and stated is None:
+        return [], "the prompt states no test, so no rejected answer is surely wrong"
     picks, why = scorer.pick(task.matrix, pool, options.pairs_per_task, options.min_margin, gate=ok)
+    if options.sure_rejected and picks:
+        picks = [p for p in picks if not stated[p.rejected]]
+        if not picks:
+            return [], "no rejected answer fails a test the prompt states"
     if options.min_cluster > 1 and picks:
-        kept = [p for p in picks if cluster_size(task, pool, p.chosen) >= options.min_cluster]
+        kept = [p for p in picks if cluster_size(task, pool, p.chosen, options.consensus) >= options.min_cluster]
         if not kept:
-            return [], (f"no consensus: fewer than {options.min_cluster} candidates share the chosen "
-                        "solution's pass vector")
+            what = "behaviour" if options.consensus == "behaviour" and task.behaviours else "pass vector"
+            return [], f"no consensus: fewer than {options.min_cluster} candidates share the chosen solution's {what}"
         picks = kept
     return picks, why
 
 
-def cluster_size(task: TaskData, pool: list[int], row: int) -> int:
-    """How many candidates in ``pool`` have exactly ``row``'s pass vector.
+def cluster_size(task: TaskData, pool: list[int], row: int, consensus: str = "pass") -> int:
+    """How many candidates in ``pool`` have exactly ``row``'s pass vector (``consensus="pass"``)
+    or its behaviour signature (``"behaviour"``, when the task has ``behaviours``).
 
-    Cells the sandbox could not run (``valid`` False) count as not passed on every row, so
-    they neither split nor join clusters by themselves.
+    Pass vectors: cells the sandbox could not run (``valid`` False) count as not passed on
+    every row, so they neither split nor join clusters by themselves. Behaviours: a row
+    without a signature is like no other (0 when ``row`` has none).
     """
+    if consensus == "behaviour" and task.behaviours:
+        sig = task.behaviours[row]
+        return 0 if sig is None else sum(task.behaviours[i] == sig for i in pool)
     passed, valid = as_arrays(task.matrix)
     ok = passed & valid
     return int(sum((ok[i] == ok[row]).all() for i in pool))

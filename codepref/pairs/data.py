@@ -45,6 +45,8 @@ class TaskData:
             them for every row, and ``prompt`` is the task's.
         continuation_ids: per row (when ``continuations`` is set), the token ids the model
             sampled for it; an empty list where the samples do not record them.
+        behaviours: per row, its behaviour signature on the inputs of the model's tests
+            (:mod:`codepref.pairs.behaviour`; None: no signature); empty unless computed.
     """
 
     task_id: str
@@ -58,6 +60,7 @@ class TaskData:
     stated: list[int] = dataclasses.field(default_factory=list)
     continuations: list[str] = dataclasses.field(default_factory=list)
     continuation_ids: list[list[int]] = dataclasses.field(default_factory=list)
+    behaviours: list[str | None] = dataclasses.field(default_factory=list)
 
 
 def completion_of(prompt: str, text: str) -> str:

@@ -3,6 +3,8 @@
 Reads the samples (``codepref generate``) and matrices (``codepref execute``), scores every
 task with one registered scorer, builds records with :mod:`codepref.pairs.build` and, if
 asked, adds CodeDPO efficiency pairs timed in the sandbox (:mod:`codepref.pairs.efficiency`).
+With ``consensus = "behaviour"`` it first runs every candidate on the inputs of the model's
+tests in the sandbox (:mod:`codepref.pairs.behaviour`), about one run per candidate.
 The output header records the settings, the input files' hashes and ``tasks_total`` (the
 tasks ranked, the denominator of coverage in ``codepref audit``). Correctness records take
 milliseconds; the output is still written the resumable way (append, atomic rename), so an
@@ -22,7 +24,7 @@ from codepref.config import SandboxConfig
 from codepref.errors import ConfigError
 from codepref.execution import sandbox_pool
 from codepref.hashing import file_sha256, json_sha256
-from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records
+from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records, candidates
 from codepref.pairs.data import load_task_data
 from codepref.pairs.efficiency import EfficiencyOptions, efficiency_picks
 from codepref.progress import Progress
@@ -45,7 +47,7 @@ class RankResult:
         text = self.stats.summary()
         if self.efficiency_records:
             text += f"; {self.efficiency_records} efficiency records from {self.efficiency_tasks} tasks"
-        return text
+        return "; ".join([text, *self.notes])
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ def rank_file(
             come from hidden tests; off by default so training data never uses them by
             accident.
         efficiency: add efficiency pairs (DPO only) with these settings; needs Docker.
-        config: sandbox settings for efficiency timing; pool: an open SandboxPool instead.
-        progress: progress factory for efficiency timing runs.
+        config: sandbox settings for efficiency timing and behaviour signatures
+            (``options.consensus = "behaviour"``); pool: an open SandboxPool instead.
+        progress: progress factory for those sandbox runs.
 
     Raises:
         ConfigError: unknown format, scorer options, a ground-truth scorer not allowed, or
@@ -132,6 +135,8 @@ def rank_file(
     done = out.open()
     result = RankResult(Path(out_path), BuildStats(), skipped_existing=len(done))
     try:
+        if options.consensus == "behaviour" and options.min_cluster > 1:
+            tasks = _with_behaviours(tasks, pool, config, progress, options.dedupe, result.notes)
         for _task, _picks, records in build_records(tasks, sc, options, fmt, result.stats):
             out.extend(r for r in records if record_key(r) not in done)
         if efficiency is not None:
@@ -141,6 +146,23 @@ def rank_file(
     finally:
         out.close()
     return result
+
+
+def _with_behaviours(tasks: list, pool, config: SandboxConfig | None, progress: Progress | None, dedupe: bool,
+                     notes: list[str]) -> list:
+    """``tasks`` with their behaviour signatures (:mod:`codepref.pairs.behaviour`), each
+    candidate run once in the sandbox; a note says how many tasks count pass vectors instead."""
+    from codepref.pairs.behaviour import signatures
+
+    runs = sum(len(candidates(t.solutions, dedupe)) for t in tasks if t.language == "python")
+    tick = progress(0, runs) if progress and runs else None
+    with sandbox_pool(pool, config or SandboxConfig()) as sandbox:
+        sigs = signatures(tasks, sandbox, tick, dedupe)
+    missing = sum(t.task_id not in sigs for t in tasks)
+    if missing:
+        notes.append(f"{missing} of {len(tasks)} tasks have no behaviour signatures (not Python, or their tests "
+                     "call nothing): their consensus counts pass vectors")
+    return [dataclasses.replace(t, behaviours=sigs[t.task_id]) if t.task_id in sigs else t for t in tasks]
 
 
 def _efficiency(tasks, sc, options: PairOptions, timing: EfficiencyTiming, out: ResumableJsonl,

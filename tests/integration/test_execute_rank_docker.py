@@ -125,3 +125,21 @@ def test_audit_on_humaneval_hidden_tests(tmp_path):
     rows = {r["scorer"]: r for r in json.loads((tmp_path / "a.json").read_text())}
     assert (rows["hand"]["precision"], rows["hand"]["coverage"], rows["hand"]["judged"]) == (1.0, 0.75, 3)
     assert (rows["swapped"]["chosen_correct"], rows["swapped"]["rejected_wrong"]) == (0.0, 1.0)
+
+
+def test_rank_with_behaviour_consensus(files):
+    """``--consensus behaviour`` runs each candidate on the inputs of the model's tests in the
+    sandbox. total/0: the two right solutions return the same on total(3000), total(2000) and
+    total(0) (one behaviour of 2), so min_cluster 2 keeps its pair. add/0: the right solution
+    (its duplicate text is one candidate) behaves like no other (the looping and the broken
+    program print no signature), so the pair is dropped with the reason."""
+    s, m, tasks = files / "s.jsonl", files / "m.jsonl", files / "tasks.jsonl"
+    cli("execute", "--samples", s, "--out", m, "--tasks", tasks, "--cell-timeout", 2, "--workers", 2)
+    out = cli("rank", "--samples", s, "--matrices", m, "--tasks", tasks, "--min-cluster", 2, "--consensus",
+              "behaviour", "--workers", 2, "--out", files / "p.jsonl")
+    (rec,) = [o for _, o in iter_jsonl(files / "p.jsonl")]
+    assert rec["task_id"] == "total/0" and rec["rejected"] == "    return n * n\n"
+    assert rec["chosen_index"] in (0, 1)
+    assert "fewer than 2 candidates share the chosen solution's behaviour 1" in out
+    header = json.loads((files / "p.jsonl").read_text().splitlines()[0])["_header"]
+    assert header["settings"]["options"]["consensus"] == "behaviour"

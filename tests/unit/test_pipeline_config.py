@@ -94,15 +94,19 @@ def test_rank_pair_options_are_written_flat_in_the_rank_section():
 
 
 def test_settings_added_later_enter_stage_keys_only_when_set():
-    """A run made before min_cluster / nll_weight / protocol existed keeps its stage keys:
+    """A run made before min_cluster / consensus / sure_rejected / nll_weight / protocol existed
+    keeps its stage keys:
     at their defaults they are left out of the hashed settings; set, they are in."""
     default = stage_settings(load_run_config(None), ["generate", "rank", "train"])
     assert "min_cluster" not in default["rank"] and "pairs_per_task" in default["rank"]
     assert "nll_weight" not in default["train"] and "protocol" not in default["generate"]
     assert "share_prompt" not in default["train"]  # speed only: never in a key
-    changed = stage_settings(load_run_config(None, ["rank.min_cluster=4", "train.nll_weight=1.0"]),
+    assert "consensus" not in default["rank"] and "sure_rejected" not in default["rank"]
+    changed = stage_settings(load_run_config(None, ["rank.min_cluster=4", "train.nll_weight=1.0",
+                                                    "rank.consensus=behaviour", "rank.sure_rejected=true"]),
                              ["rank", "train"])
     assert changed["rank"]["min_cluster"] == 4 and changed["train"]["nll_weight"] == 1.0
+    assert changed["rank"]["consensus"] == "behaviour" and changed["rank"]["sure_rejected"] is True
 
 
 def test_cross_section_rules():
