@@ -38,6 +38,11 @@ the 150k-token vocabulary at every draw) before and after codepref's default
 
     python benchmarks/generation_throughput.py --skip-hf --draws --single-prompts 1
 
+Sequences per process: ``--parallel 64 --prompts 128 --hf-prompts 32`` runs the main
+llama.cpp run with 64 sequences in each worker (128 prompts keep both workers' batches full)
+and transformers on the first 32 prompts only (its rate is per token, so fewer prompts
+measure it in a quarter of the time).
+
 Processes: ``--processes 2`` adds runs of llama.cpp in that many worker processes
 (``processes=2``: each with ``cores / 2`` threads and 32 sequences, the requests dealt
 between them), alternating with one process on all cores, three runs each, and prints the
@@ -118,6 +123,11 @@ def main() -> None:
     ap.add_argument("--single-prompts", type=int, default=8, help="Prompts of the parallel=1 run.")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--skip-hf", action="store_true", help="Only the llama.cpp runs.")
+    ap.add_argument("--hf-prompts", type=int, default=0,
+                    help="Prompts of the transformers run (default: --prompts); fewer keep a run with many "
+                         "llama.cpp prompts short")
+    ap.add_argument("--parallel", type=int, default=32,
+                    help="Sequences per llama.cpp process in the main run (the ratio's numerator)")
     ap.add_argument("--peak-json", help="machine peak from benchmarks/machine_peak.py --json (default: measure it now)")
     ap.add_argument("--variants", default="", help="comma-separated quantisation types to compare (e.g. q4_0,q8_0)")
     ap.add_argument("--parallels", default="", help="comma-separated parallel sequences for the variant table")
@@ -134,15 +144,16 @@ def main() -> None:
     peak = load_or_measure(args.peak_json, gguf, shape)
     tasks = humaneval_tasks(args.prompts)
     results = [
-        run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=32),
+        run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=args.parallel),
         run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1, processes=1),
     ]
     if not args.skip_hf:
-        results.append(run("hf", args.model, tasks, args.max_tokens, shape, batch_size=8))
+        results.append(run("hf", args.model, tasks[:args.hf_prompts or len(tasks)], args.max_tokens, shape,
+                           batch_size=8))
     for r in results:
         print(json.dumps(r))
     batched, single = results[0]["tokens_per_s"], results[1]["tokens_per_s"]
-    print(f"llama.cpp parallel=32: {batched} tok/s ({mfu_text(results[0], peak)}); "
+    print(f"llama.cpp parallel={args.parallel}: {batched} tok/s ({mfu_text(results[0], peak)}); "
           f"parallel=1: {single} tok/s ({mfu_text(results[1], peak)}); batching speed-up {batched / single:.2f}x")
     if not args.skip_hf:
         hf = results[2]["tokens_per_s"]
