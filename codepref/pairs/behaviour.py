@@ -7,10 +7,11 @@ The *inputs* of the tests do not depend on that mistake. Running every candidate
 comparing what it returns groups solutions by behaviour, the way AlphaCode clusters samples
 and MBR-exec picks the answer most samples agree with (Li et al. 2022; Shi et al. 2022):
 
-1. *inputs*: the call expressions the tests assert on, in test order without repeats:
-   ``assert f(x) == y`` and ``assert f(x) != y`` give ``f(x)``, ``assert f(x)`` and ``assert
-   not f(x)`` give ``f(x)``, ``assert math.isclose(f(x), y)`` gives ``f(x)`` (the first call
-   argument of a call whose own arguments hold a call); tests that do not parse add nothing;
+1. *inputs*: the expressions the tests assert on, in test order without repeats (at most
+   ``MAX_CALLS``): ``assert f(x) == y`` and ``assert f(x) != y`` give ``f(x)``, ``assert f(x)``
+   and ``assert not f(x)`` give ``f(x)``, ``assert len(f(x)) == 3`` gives ``len(f(x))``,
+   ``assert math.isclose(f(x), y)`` gives ``f(x)`` (a method or module function's first
+   argument); expressions that call nothing and tests that do not parse add nothing;
 2. each candidate runs once in the sandbox as ``solution + harness``: the harness evaluates
    every expression with a per-call time limit and prints one line with a digest of each
    result (``repr`` made canonical: set elements and dict items sorted, as ``==`` ignores
@@ -37,10 +38,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from codepref.pairs.build import candidates
 from codepref.pairs.data import TaskData
+from codepref.progress import Progress
 from codepref.records import Program
 
 MARK = "CODEPREF_BEHAVIOUR "
@@ -142,13 +144,14 @@ def parse_signature(stdout: str) -> str | None:
     return hashlib.sha256(json.dumps(digests).encode()).hexdigest()[:16]
 
 
-def signatures(tasks: list[TaskData], pool, progress: Callable[[int], None] | None = None,
+def signatures(tasks: list[TaskData], pool, progress: Progress | None = None,
                dedupe: bool = True) -> dict[str, list[str | None]]:
     """Task id -> per matrix row, the row's behaviour signature (None: no signature, or not a
     candidate); Python tasks whose tests hold at least one call expression only.
 
     Every candidate (:func:`~codepref.pairs.build.candidates`) runs once in ``pool``
-    (an open :class:`~codepref.execution.SandboxPool`); ``progress(n)`` is called per run.
+    (an open :class:`~codepref.execution.SandboxPool`); ``progress(0, runs)`` gives the tick
+    called per run.
     """
     programs, where = [], {}
     out: dict[str, list[str | None]] = {}
@@ -162,7 +165,8 @@ def signatures(tasks: list[TaskData], pool, progress: Callable[[int], None] | No
             pid = f"{len(programs)}"
             where[pid] = (task.task_id, row)
             programs.append(Program(pid, "python", behaviour_program(task.solutions[row], calls), timeout_s=timeout))
-    for res in pool.iter_run(programs, progress):
+    tick = progress(0, len(programs)) if progress and programs else None
+    for res in pool.iter_run(programs, tick):
         tid, row = where[res.id]
         out[tid][row] = parse_signature(res.stdout)
     return out

@@ -24,7 +24,7 @@ from codepref.config import SandboxConfig
 from codepref.errors import ConfigError
 from codepref.execution import sandbox_pool
 from codepref.hashing import file_sha256, json_sha256
-from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records, candidates
+from codepref.pairs.build import FORMATS, RECORDS, BuildStats, PairOptions, build_records
 from codepref.pairs.data import load_task_data
 from codepref.pairs.efficiency import EfficiencyOptions, efficiency_picks
 from codepref.progress import Progress
@@ -154,10 +154,8 @@ def _with_behaviours(tasks: list, pool, config: SandboxConfig | None, progress: 
     candidate run once in the sandbox; a note says how many tasks count pass vectors instead."""
     from codepref.pairs.behaviour import signatures
 
-    runs = sum(len(candidates(t.solutions, dedupe)) for t in tasks if t.language == "python")
-    tick = progress(0, runs) if progress and runs else None
     with sandbox_pool(pool, config or SandboxConfig()) as sandbox:
-        sigs = signatures(tasks, sandbox, tick, dedupe)
+        sigs = signatures(tasks, sandbox, progress, dedupe)
     missing = sum(t.task_id not in sigs for t in tasks)
     if missing:
         notes.append(f"{missing} of {len(tasks)} tasks have no behaviour signatures (not Python, or their tests "
