@@ -73,6 +73,20 @@ def stage_settings(config: RunConfig, sections: list[str]) -> dict[str, dict[str
             for s in sections}
 
 
+def model_file_inputs(config: RunConfig) -> dict[str, str]:
+    """``{"model_file": TYPE}`` when llama.cpp samples a bare packaged name that runs a variant
+    on this CPU (:func:`~codepref.generation.models.default_variant`), else ``{}``: the stages
+    that sample (generate, evaluate) key on the file that runs, and runs on the packaged file
+    keep the keys they had."""
+    from codepref.generation.models import MODELS, default_variant
+
+    gen = config.generate
+    if gen.backend != "llamacpp" or gen.model not in MODELS:
+        return {}
+    variant = default_variant(MODELS.get(gen.model))
+    return {"model_file": variant} if variant else {}
+
+
 # --------------------------------------------------------------------------- the recipe
 
 
@@ -106,7 +120,8 @@ def _recipe(run: Run, config: RunConfig) -> dict[str, Any]:
     adapter, train_key = None, ""
     for k in range(1, config.run.rounds + 1):
         r = run.dir / f"round{k}"
-        gen = run.stage(f"round{k}.generate", ["generate"], {"tasks": tasks_key, "adapter": train_key},
+        gen = run.stage(f"round{k}.generate", ["generate"],
+                        {"tasks": tasks_key, "adapter": train_key, **model_file_inputs(config)},
                         [r / "samples.jsonl"], lambda: run.generate(tasks, r / "samples.jsonl", adapter))
         exe = run.stage(f"round{k}.execute", ["sandbox", "execute"], {"generate": gen},
                         [r / "matrices.jsonl"], lambda: run.execute(tasks, r / "samples.jsonl", r / "matrices.jsonl"))
@@ -305,7 +320,8 @@ class Run:
             work = functools.partial(self._evaluate_benchmark, bench, judge, adapter, results, summary_file)
             sections = ["evaluate"]
             inputs = {**upstream, "model": self.config.generate.model, "backend": self.config.generate.backend,
-                      "prompt_style": self.config.generate.prompt_style, "seed": str(self.config.generate.seed)}
+                      "prompt_style": self.config.generate.prompt_style, "seed": str(self.config.generate.seed),
+                      **model_file_inputs(self.config)}
             protocol = self.config.evaluation_protocol()
             if protocol:  # "" (auto) is left out: the keys of runs made before protocols stay the same
                 inputs["protocol"] = protocol

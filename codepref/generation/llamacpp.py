@@ -109,7 +109,9 @@ class LlamaCppGenerator:
     """Batched llama.cpp generation on one GGUF model.
 
     Args:
-        model: a packaged model name (fetched on first use), or a ``.gguf`` file.
+        model: a packaged model name (fetched on first use; the file it names on this CPU,
+            :func:`~codepref.generation.models.default_variant`), ``NAME@TYPE``, or a ``.gguf``
+            file.
         parallel: sequences decoded together in one batch.
         n_ctx: KV cache cells per sequence (grown when a prompt plus ``max_tokens`` needs
             more). Every sequence has its own KV stream (``parallel * n_ctx`` cells in all,
@@ -145,7 +147,8 @@ class LlamaCppGenerator:
             raise ConfigError([f"llamacpp option draws must be 'nucleus' or 'llama.cpp', got {draws!r}"])
         self.draws = draws
         ref = resolve(model)
-        self.id = f"llamacpp:{model}"
+        # the file that runs: a bare packaged name may run a variant on this CPU (models.default_variant)
+        self.id = f"llamacpp:{model}" + (f"@{ref.variant}" if ref.variant and "@" not in model else "")
         self.chat_default = ref.chat
         self.parallel = max(1, int(parallel))
         self.logprobs = logprobs

@@ -61,6 +61,11 @@ class PackagedModel:
         protocol: the evaluation protocol (:mod:`codepref.generation.protocols`) that
             ``codepref evaluate`` uses for this model when none is asked for: its best
             measured one; None for ``auto`` (chat for instruct models).
+        cpu_variant: the variant (:mod:`codepref.generation.quantize`) that the bare name
+            runs on a CPU with native bf16 dot products (:func:`native_bf16`), where it was
+            measured faster than the packaged file with greedy HumanEval within a point of
+            it; None: the packaged file everywhere. ``NAME@gguf`` always runs the packaged
+            file.
     """
 
     name: str
@@ -72,6 +77,7 @@ class PackagedModel:
     chat: bool = True
     description: str = ""
     protocol: str | None = None
+    cpu_variant: str | None = None
 
     @property
     def filename(self) -> str:
@@ -100,6 +106,10 @@ MODELS.register("qwen2.5-coder-0.5b-instruct", PackagedModel(
     # Greedy, this file, llama.cpp: qwen-coder gave HumanEval 59.8 / HumanEval+ 54.9
     # (benchmarks/results/reproduce_qwen.md), the chat prompt 54.9 / 51.2.
     protocol="qwen-coder",
+    # The same weights widened to bf16: 1.4x the packaged file's sampling rate on AVX512-BF16
+    # cores, greedy HumanEval 59.1 / HumanEval+ 54.3 against 58.5 / 53.7 on the same machine
+    # (docs/architecture.md section 7, benchmarks/results/reproduce_qwen.md).
+    cpu_variant="bf16",
 ))
 MODELS.register("qwen2.5-coder-1.5b-instruct", PackagedModel(
     name="qwen2.5-coder-1.5b-instruct",
@@ -122,6 +132,39 @@ MODELS.register("smollm2-135m-instruct", PackagedModel(
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     description="SmolLM2-135M-Instruct GGUF Q4_1 (fast plumbing tests; writes little correct code)",
 ))
+
+
+# --------------------------------------------------------------------------- the CPU
+
+
+def cpu_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
+    """The x86 feature flags of the first CPU in ``cpuinfo`` (Linux); empty where there is none."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+            line = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return set()
+    return set(line.partition(":")[2].split())
+
+
+def native_bf16() -> bool:
+    """True when this CPU has native bf16 dot products (x86 ``avx512_bf16``), which llama.cpp's
+    bf16 matmul kernels use (read once)."""
+    global _NATIVE_BF16
+    if _NATIVE_BF16 is None:
+        _NATIVE_BF16 = "avx512_bf16" in cpu_flags()
+    return _NATIVE_BF16
+
+
+_NATIVE_BF16: bool | None = None
+
+
+def default_variant(spec: PackagedModel) -> str | None:
+    """The variant the bare name ``spec.name`` runs with llama.cpp on this machine (None: the
+    packaged file). See :attr:`PackagedModel.cpu_variant`."""
+    if spec.cpu_variant == "bf16" and native_bf16():
+        return spec.cpu_variant
+    return None
 
 
 # --------------------------------------------------------------------------- cache paths
@@ -345,7 +388,9 @@ class ModelRef:
             (a local transformers folder) or ``"hub"`` (any other id, resolved by the
             backend: a Hugging Face id, or a served model name for ``openai``).
         packaged: the registry entry when ``kind == "packaged"``.
-        variant: the quantisation type of ``NAME@TYPE``, else None.
+        variant: the type of the file llama.cpp runs: ``TYPE`` of ``NAME@TYPE``, for the
+            bare name its :func:`default_variant` on this machine; None for the packaged
+            file (also ``NAME@gguf``).
     """
 
     spec: str
@@ -390,11 +435,14 @@ def resolve(model: str) -> ModelRef:
             not exist; ``NAME@TYPE`` with an unknown type.
     """
     if model in MODELS:
-        return ModelRef(model, "packaged", MODELS.get(model))
-    from codepref.generation.quantize import check_type, split_variant
+        spec = MODELS.get(model)
+        return ModelRef(model, "packaged", spec, default_variant(spec))
+    from codepref.generation.quantize import PACKAGED_FILE, check_type, split_variant
 
     name, variant = split_variant(model)
     if variant is not None and name in MODELS:
+        if variant == PACKAGED_FILE:
+            return ModelRef(model, "packaged", MODELS.get(name))
         check_type(variant)
         return ModelRef(model, "packaged", MODELS.get(name), variant)
     path = Path(model).expanduser()

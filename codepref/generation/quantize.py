@@ -20,9 +20,13 @@ mostly Q5_0); ``q4_0-head`` re-quantises only the output matrix (the LM head, a 
 0.5B model's per-token FLOPs) from Q8_0 to Q4_0 and keeps every other tensor.
 
 Why variants: llama.cpp's CPU speed depends on the weight type (``q4_0`` has repacked AVX2
-kernels in this build, the packaged file is mostly ``q5_0``/``q8_0``); measure with
+kernels in this build, the packaged file is mostly ``q5_0``/``q8_0``, ``bf16`` runs on the
+native bf16 dot products of AVX512-BF16 cores); measure with
 ``benchmarks/generation_throughput.py --variants`` and check quality with ``codepref
-evaluate --model NAME@TYPE`` before adopting one.
+evaluate --model NAME@TYPE`` before adopting one. One is adopted: on a CPU with native bf16
+the default model's bare name runs its ``bf16`` variant
+(:attr:`~codepref.generation.models.PackagedModel.cpu_variant`); ``NAME@gguf`` runs the
+packaged file there.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ QUANT_TYPES = {
     "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
     "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
+    "bf16": "LLAMA_FTYPE_MOSTLY_BF16",
 }
 #: Variants made tensor by tensor (:mod:`codepref.generation.transcode`): name -> (function
 #: name there, what its stamp says it did).
@@ -55,6 +60,11 @@ TRANSCODED_TYPES = {
     "q8_0-exact": ("widen_to_q8_0", "tensors re-encoded as Q8_0, same weights"),
     "q4_0-head": ("head_to_q4_0", "tensor (output.weight) re-quantised Q8_0 -> Q4_0, the others unchanged"),
 }
+
+
+#: ``NAME@gguf``: the packaged file as shipped, also where the bare name runs a variant
+#: (:attr:`~codepref.generation.models.PackagedModel.cpu_variant`).
+PACKAGED_FILE = "gguf"
 
 
 def split_variant(model: str) -> tuple[str, str | None]:
@@ -70,7 +80,8 @@ def check_type(variant: str) -> None:
     from codepref.generation.models import ModelError
 
     if variant not in QUANT_TYPES and variant not in TRANSCODED_TYPES:
-        raise ModelError(f"unknown quantisation {variant!r}; known: {', '.join([*QUANT_TYPES, *TRANSCODED_TYPES])}")
+        raise ModelError(f"unknown quantisation {variant!r}; known: "
+                         f"{', '.join([PACKAGED_FILE, *QUANT_TYPES, *TRANSCODED_TYPES])}")
 
 
 def variant_path(name: str, variant: str) -> Path:

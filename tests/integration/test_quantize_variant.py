@@ -3,7 +3,8 @@
 SmolLM2-135M (packaged as Q4_1) re-quantised to Q8_0: the file is made by ``codepref models
 fetch`` with a stamp holding its real sha256 and the source's, a second fetch reuses it, the
 llama.cpp backend samples from it, and the evaluation cache tells it apart from the packaged
-file by content.
+file by content. On a CPU with native bf16 the default model's bare name runs its bf16
+variant (made by ``models fetch NAME``), and everything that names a file says so.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_exact_q8_0_variant_of_the_default_model_gives_the_same_answers():
     reqs = [Request(solution_prompt(Task(f"t{i}", "python", b, b.split("(")[0][4:]), "chat"),
                     SamplingParams(0.0, 1.0, 96), (0,)) for i, b in enumerate(bodies)]
     answers = []
-    for model in (name, f"{name}@q8_0-exact"):
+    for model in (f"{name}@gguf", f"{name}@q8_0-exact"):
         gen = open_generator("llamacpp", model, parallel=4, n_ctx=512)
         try:
             answers.append([o[0].text for o in gen.generate(reqs)])
@@ -84,3 +85,35 @@ def test_exact_q8_0_variant_of_the_default_model_gives_the_same_answers():
             gen.close()
     assert answers[0] == answers[1]
     assert all(a.strip() for a in answers[0]) and len(set(answers[0])) == 4
+
+
+def test_the_bare_default_name_runs_the_bf16_variant_on_a_bf16_cpu():
+    """Where the CPU has native bf16 dot products: ``models fetch NAME`` makes the bf16 variant
+    and prints its path, llama.cpp loads that file under the bare name (its id says so), the
+    evaluation cache knows the bare name by the variant's sha256, and ``NAME@gguf`` is still
+    the packaged file."""
+    from codepref.evaluation.cache import model_identity
+    from codepref.generation.backend import open_generator
+    from codepref.generation.models import MODELS, native_bf16
+    from codepref.generation.quantize import stamp_path
+
+    if not native_bf16():
+        pytest.skip("this CPU has no native bf16 (avx512_bf16): the bare name runs the packaged file")
+    name = "qwen2.5-coder-0.5b-instruct"
+    r = CliRunner().invoke(main, ["models", "fetch", name])
+    assert r.exit_code == 0, r.output
+    path = Path(r.output.strip().splitlines()[-1])
+    stamp = json.loads(stamp_path(path).read_text())
+    assert path.name == f"{name}.bf16.gguf" and stamp["type"] == "bf16"
+    assert stamp["source_sha256"] == MODELS.get(name).sha256
+    r = CliRunner().invoke(main, ["models", "list"])
+    assert r.exit_code == 0 and "@bf16" in r.output
+
+    gen = open_generator("llamacpp", name, parallel=2, n_ctx=256, processes=1)
+    try:
+        assert gen.id == f"llamacpp:{name}@bf16" and gen._path == path
+    finally:
+        gen.close()
+    assert model_identity(name) == model_identity(f"{name}@bf16") == {
+        "packaged": name, "variant": "bf16", "sha256": stamp["sha256"]}
+    assert model_identity(f"{name}@gguf") == {"packaged": name, "sha256": MODELS.get(name).sha256}

@@ -10,7 +10,7 @@ import pytest
 
 from codepref.errors import ConfigError
 from codepref.pairs.build import PairOptions
-from codepref.pipeline import Display, Run, stage_settings
+from codepref.pipeline import Display, Run, model_file_inputs, stage_settings
 from codepref.runconfig import (SHIPPED, RunConfig, config_hash, load_run_config, section_dict,
                                 shipped_config_text)
 
@@ -107,6 +107,21 @@ def test_settings_added_later_enter_stage_keys_only_when_set():
                              ["rank", "train"])
     assert changed["rank"]["min_cluster"] == 4 and changed["train"]["nll_weight"] == 1.0
     assert changed["rank"]["consensus"] == "behaviour" and changed["rank"]["sure_rejected"] is True
+
+
+def test_the_sampling_stages_key_on_the_file_llama_cpp_runs(monkeypatch):
+    """On a CPU where the default model's bare name runs its bf16 variant, generate and the
+    evaluations key on it; on the packaged file (and with other backends) the keys are those
+    runs had before."""
+    from codepref.generation import models
+
+    config = load_run_config(None)
+    monkeypatch.setattr(models, "_NATIVE_BF16", True)
+    assert model_file_inputs(config) == {"model_file": "bf16"}
+    assert model_file_inputs(load_run_config(None, ["generate.model=qwen2.5-coder-0.5b-instruct@gguf"])) == {}
+    assert model_file_inputs(load_run_config(None, ["generate.backend=hf"])) == {}
+    monkeypatch.setattr(models, "_NATIVE_BF16", False)
+    assert model_file_inputs(config) == {}
 
 
 def test_cross_section_rules():
