@@ -1,9 +1,14 @@
 """Generation throughput: llama.cpp (32 parallel sequences) vs transformers batch-8.
 
-Same model (the packaged default, Qwen2.5-Coder-0.5B-Instruct: the GGUF for llama.cpp,
-its dequantised fp32 safetensors copy for transformers), same prompts (the first
+Same model (the packaged default, Qwen2.5-Coder-0.5B-Instruct: for llama.cpp the file its
+name runs on this CPU, the packaged GGUF or, on a CPU with native bf16, its bf16 variant;
+for transformers the dequantised fp32 safetensors copy, loaded as each ``--hf-dtypes``
+dtype: ``float32`` by default, ``float32,bfloat16`` to measure both where bf16 is native,
+the goal then checked against the faster), same prompts (the first
 ``--prompts`` HumanEval tasks in chat style), same sampling (temperature 0.8, top-p 0.95,
-``--max-tokens``), one sample per prompt. Throughput = generated tokens / wall seconds of
+``--max-tokens``), one sample per prompt (``--samples N``: N per prompt, as the generate
+stage samples; llama.cpp evaluates each prompt once for its N samples, transformers decodes
+them in one batch of 8 when N = 8). Throughput = generated tokens / wall seconds of
 ``generate`` (model loading excluded, reported separately), prompt evaluation included.
 llama.cpp runs with its defaults (on a machine with 2 or more cores two worker processes,
 each with half the cores and the prompts dealt between them; 32 sequences in one batch per
@@ -25,10 +30,10 @@ before the timed runs) unless ``--peak-json`` gives one from ``machine_peak.py -
 
 Quantised variants (``NAME@TYPE``, :mod:`codepref.generation.quantize`: the packaged GGUF
 re-quantised here) and parallelism: ``--variants q4_0,q8_0 --parallels 8,16,32,64`` adds one
-llama.cpp run per variant (the packaged file included, as ``packaged``) and parallelism on
-the same prompts, ``--no-repack`` the same runs with llama.cpp's repacked CPU weight layouts
-off, and prints a table of tokens/s and the ratio to the packaged file at 32 sequences (and
-to transformers batch-8 when it ran).
+llama.cpp run per variant (the packaged file included, as ``packaged``: ``NAME@gguf``) and
+parallelism on the same prompts, ``--no-repack`` the same runs with llama.cpp's repacked CPU
+weight layouts off, and prints a table of tokens/s and the ratio to the main run (and to the
+fastest transformers run when it ran).
 
     python benchmarks/generation_throughput.py --skip-hf --variants q4_0,q8_0 --parallels 16,32,64 --no-repack
 
@@ -82,7 +87,7 @@ def humaneval_tasks(n: int):
         return [Task(p["task_id"], "python", p["prompt"], p["entry_point"]) for p in probs]
 
 
-def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, **options) -> dict:
+def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, samples: int = 1, **options) -> dict:
     from codepref.generation.backend import Request, SamplingParams, open_generator
     from codepref.generation.prompts import solution_prompt
 
@@ -91,7 +96,8 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, **o
     load_s = time.perf_counter() - t0
     options = {**options, "processes": getattr(gen, "processes", 1)}
     params = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=max_tokens)
-    reqs = [Request(solution_prompt(t, "chat"), params, seeds=(i,)) for i, t in enumerate(tasks)]
+    reqs = [Request(solution_prompt(t, "chat"), params, seeds=tuple(range(i * samples, (i + 1) * samples)))
+            for i, t in enumerate(tasks)]
     t0 = time.perf_counter()
     outs = gen.generate(reqs)
     wall = time.perf_counter() - t0
@@ -128,6 +134,12 @@ def main() -> None:
                          "llama.cpp prompts short")
     ap.add_argument("--parallel", type=int, default=32,
                     help="Sequences per llama.cpp process in the main run (the ratio's numerator)")
+    ap.add_argument("--samples", type=int, default=1,
+                    help="samples per prompt in every run but parallel=1 (the generate stage's N: llama.cpp "
+                         "evaluates a prompt once for all of its samples; transformers batches them)")
+    ap.add_argument("--hf-dtypes", default="float32",
+                    help="comma-separated torch dtypes of the transformers runs (e.g. float32,bfloat16: on a CPU "
+                         "with native bf16 both); the ratio's goal is checked against the fastest")
     ap.add_argument("--peak-json", help="machine peak from benchmarks/machine_peak.py --json (default: measure it now)")
     ap.add_argument("--variants", default="", help="comma-separated quantisation types to compare (e.g. q4_0,q8_0)")
     ap.add_argument("--parallels", default="", help="comma-separated parallel sequences for the variant table")
@@ -139,32 +151,38 @@ def main() -> None:
     args = ap.parse_args()
     from codepref.generation.models import resolve
 
-    gguf = resolve(args.model).gguf()
+    ref = resolve(args.model)
+    gguf = ref.gguf()
+    print(f"llama.cpp file: {gguf.name}" + (f" (the {ref.variant} variant the bare name runs on this CPU)"
+                                            if ref.variant and "@" not in args.model else ""))
     shape = ModelShape.from_gguf(gguf)
     peak = load_or_measure(args.peak_json, gguf, shape)
     tasks = humaneval_tasks(args.prompts)
     results = [
-        run("llamacpp", args.model, tasks, args.max_tokens, shape, parallel=args.parallel),
+        run("llamacpp", args.model, tasks, args.max_tokens, shape, args.samples, parallel=args.parallel),
         run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1, processes=1),
     ]
-    if not args.skip_hf:
+    dtypes = [] if args.skip_hf else [d for d in args.hf_dtypes.split(",") if d]
+    for dtype in dtypes:
         results.append(run("hf", args.model, tasks[:args.hf_prompts or len(tasks)], args.max_tokens, shape,
-                           batch_size=8))
+                           args.samples, batch_size=8, dtype=dtype))
     for r in results:
         print(json.dumps(r))
     batched, single = results[0]["tokens_per_s"], results[1]["tokens_per_s"]
     print(f"llama.cpp parallel={args.parallel}: {batched} tok/s ({mfu_text(results[0], peak)}); "
           f"parallel=1: {single} tok/s ({mfu_text(results[1], peak)}); batching speed-up {batched / single:.2f}x")
-    if not args.skip_hf:
-        hf = results[2]["tokens_per_s"]
-        print(f"transformers batch-8: {hf} tok/s ({mfu_text(results[2], peak)}); "
-              f"ratio llama.cpp/transformers = {batched / hf:.2f}x (goal >= 6x)")
+    for r in results[2:]:
+        print(f"transformers batch-8, {r['options']['dtype']}: {r['tokens_per_s']} tok/s ({mfu_text(r, peak)}); "
+              f"ratio llama.cpp/transformers = {batched / r['tokens_per_s']:.2f}x")
+    hf = max((r["tokens_per_s"] for r in results[2:]), default=None)
+    if hf:
+        print(f"ratio against the fastest transformers run: {batched / hf:.2f}x (goal >= 6x)")
     if args.draws:
         draws_table(args, tasks, shape, peak, results[0])
     if args.processes > 1:
         processes_table(args, tasks, shape, peak, results[0])
     if args.variants or args.parallels:
-        variant_table(args, tasks, shape, peak, batched, None if args.skip_hf else results[2]["tokens_per_s"])
+        variant_table(args, tasks, shape, peak, batched, hf)
 
 
 def draws_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> None:
@@ -205,25 +223,26 @@ def processes_table(args, tasks, shape: ModelShape, peak: dict, first: dict) -> 
               f"{mean[k] / mean[1]:.2f}x | {mfu_text(v[-1], peak)} |")
 
 
-def variant_table(args, tasks, shape: ModelShape, peak: dict, packaged_rate: float, hf_rate: float | None) -> None:
+def variant_table(args, tasks, shape: ModelShape, peak: dict, main_rate: float, hf_rate: float | None) -> None:
     """One llama.cpp run per (variant, parallel, repack); a table against the packaged file at 32."""
-    variants = ["packaged"] + [v for v in args.variants.split(",") if v]
+    variants = ["packaged"] + [v for v in args.variants.split(",") if v]  # "packaged": NAME@gguf, as shipped
     parallels = [int(p) for p in args.parallels.split(",") if p] or [32]
     repacks = [True, False] if args.no_repack else [True]
     rows = []
     for variant in variants:
-        model = args.model if variant == "packaged" else f"{args.model}@{variant}"
+        model = f"{args.model}@gguf" if variant == "packaged" else f"{args.model}@{variant}"
         for parallel in parallels:
             for repack in repacks:
-                r = run("llamacpp", model, tasks, args.max_tokens, shape, parallel=parallel, repack=repack)
+                r = run("llamacpp", model, tasks, args.max_tokens, shape, args.samples, parallel=parallel,
+                        repack=repack)
                 print(json.dumps({"variant": variant, **r}))
                 rows.append((variant, parallel, repack, r))
-    print(f"\n| variant | parallel | repack | tok/s | vs packaged p=32 ({packaged_rate}) | vs transformers b8 | MFU |")
+    print(f"\n| variant | parallel | repack | tok/s | vs the main run ({main_rate}) | vs transformers b8 | MFU |")
     print("|---|---|---|---|---|---|---|")
     for variant, parallel, repack, r in rows:
         vs_hf = f"{r['tokens_per_s'] / hf_rate:.2f}x" if hf_rate else "-"
         print(f"| {variant} | {parallel} | {'on' if repack else 'off'} | {r['tokens_per_s']} | "
-              f"{r['tokens_per_s'] / packaged_rate:.2f}x | {vs_hf} | {mfu_text(r, peak)} |")
+              f"{r['tokens_per_s'] / main_rate:.2f}x | {vs_hf} | {mfu_text(r, peak)} |")
 
 
 if __name__ == "__main__":

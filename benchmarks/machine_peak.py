@@ -8,6 +8,8 @@ measured against, so a rate says how far it is from the machine's limit, not onl
   the LM head -- for ``M`` tokens in (1, 8, 32, 256, 512). Each timing follows one warm-up
   call and is the fastest of at least two calls lasting ``--min-time`` seconds together (a
   peak: other tenants only slow a call down). ``fp32 peak`` = the best shape's rate.
+* **bf16 GEMM** (``--bf16``): the same calls with both operands in bfloat16 (torch's oneDNN
+  kernels; native dot products on AVX512-BF16 cores), the ceiling a bf16 matmul can reach here.
 * **llama.cpp batched prompt evaluation** (llama-cpp-python, the packaged Q4_K_M GGUF,
   ``n_batch = n_ubatch = 512``, no sampling): one ``eval`` of ``--tokens`` tokens, i.e. big
   matmuls of the quantised weights against 512 activations, converted to FLOP/s with
@@ -64,8 +66,9 @@ def gemm_shapes(shape: ModelShape, *, head: bool = True) -> dict[str, tuple[int,
 
 
 def gemm_rates(shape: ModelShape, ms=MS, *, min_time: float = 0.3, head: bool = True,
-               threads: int | None = None) -> dict:
-    """fp32 ``x @ W.T`` FLOP/s at the model's shapes for each token count in ``ms``.
+               threads: int | None = None, dtype: str = "float32") -> dict:
+    """``x @ W.T`` FLOP/s at the model's shapes for each token count in ``ms``, both in
+    ``dtype`` (``float32``, or ``bfloat16``: torch's bf16 GEMM, native on AVX512-BF16 cores).
 
     Returns:
         ``{"threads", "rows": [{"shape", "m", "k", "n", "ms", "gflops", "gflops_cpu"}],
@@ -79,10 +82,11 @@ def gemm_rates(shape: ModelShape, ms=MS, *, min_time: float = 0.3, head: bool = 
     rows = []
     with torch.inference_mode():
         for name, (k, n) in gemm_shapes(shape, head=head).items():
-            wt = torch.randn(n, k).t()  # nn.Linear's (out, in) weight, used transposed
+            dt = getattr(torch, dtype)
+            wt = torch.randn(n, k).to(dt).t()  # nn.Linear's (out, in) weight, used transposed
             for m in ms:
-                x = torch.randn(m, k)
-                out = torch.empty(m, n)
+                x = torch.randn(m, k).to(dt)
+                out = torch.empty(m, n, dtype=dt)
                 torch.mm(x, wt, out=out)  # warm-up: first-call allocations, page faults
                 walls, cpus = [], []
                 while len(walls) < 2 or sum(walls) < min_time:
@@ -178,7 +182,7 @@ def nominal_fp32_peak() -> dict | None:
 
 
 def measure(gguf: str | Path | None, shape: ModelShape, *, quick: bool = False, min_time: float = 0.3,
-            tokens: int = 512, q8: bool = False, llama: bool = True) -> dict:
+            tokens: int = 512, q8: bool = False, llama: bool = True, bf16: bool = False) -> dict:
     """The probe: fp32 GEMM rates and (with ``gguf`` and ``llama``) llama.cpp's rate.
 
     ``quick`` (for a benchmark's own run, ~10-40 s): only ``M = 512`` and no LM-head shape
@@ -194,6 +198,9 @@ def measure(gguf: str | Path | None, shape: ModelShape, *, quick: bool = False, 
                   "head_params": shape.head_params},
         "fp32": gemm_rates(shape, QUICK_MS if quick else MS, min_time=min_time, head=not quick),
     }
+    if bf16:
+        result["bf16"] = gemm_rates(shape, QUICK_MS if quick else MS, min_time=min_time, head=not quick,
+                                    dtype="bfloat16")
     if gguf is not None and llama:
         result["llamacpp"] = llamacpp_rate(gguf, shape, tokens=tokens)
         if q8:
@@ -267,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="M=512 only, no LM-head shape")
     ap.add_argument("--q8", action="store_true", help="also time a Q8_0 copy made here (~1 GB of temporary disk)")
     ap.add_argument("--skip-llamacpp", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="also torch's bf16 GEMM at the same shapes")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
 
@@ -276,22 +284,26 @@ def main(argv: list[str] | None = None) -> int:
           f"N = {shape.body_params / 1e6:.1f}M body + {shape.head_params / 1e6:.1f}M LM head; "
           f"forward {shape.forward_flops_per_token(0) / 1e9:.3f} GFLOP/token + attention", flush=True)
     peak = measure(gguf, shape, quick=args.quick, min_time=args.min_time, tokens=args.tokens, q8=args.q8,
-                   llama=not args.skip_llamacpp)
+                   llama=not args.skip_llamacpp, bf16=args.bf16)
     m = peak["machine"]
     print(f"{m['cpu']}, {m['cores']} cores, load average {' '.join(f'{x:.2f}' for x in m['load_avg'])}")
     if m["nominal_fp32"]:
         n = m["nominal_fp32"]
         print(f"nominal fp32 FMA bound: {m['cores']} cores x {n['flop_per_cycle']} FLOP/cycle x {n['ghz']} GHz "
               f"= {n['gflops']} GFLOP/s")
-    print(f"\nfp32 x @ W.T, {peak['fp32']['threads']} threads: GFLOP/s (per CPU-second x threads)")
-    rows = peak["fp32"]["rows"]
-    ms = sorted({r["m"] for r in rows})
-    print(f"{'shape':9s} {'k x n':>13s} " + " ".join(f"{'M=' + str(x):>15s}" for x in ms))
-    for name in dict.fromkeys(r["shape"] for r in rows):
-        cells = {r["m"]: r for r in rows if r["shape"] == name}
-        r0 = next(iter(cells.values()))
-        print(f"{name:9s} {str(r0['k']) + 'x' + str(r0['n']):>13s} "
-              + " ".join(f"{cells[x]['gflops']:6.1f} ({cells[x]['gflops_cpu']:6.1f})" for x in ms))
+    for key in ("fp32", "bf16"):
+        if key not in peak:
+            continue
+        print(f"\n{key} x @ W.T, {peak[key]['threads']} threads: GFLOP/s (per CPU-second x threads); "
+              f"peak {peak[key]['peak_gflops']} at {peak[key]['peak_at']}")
+        rows = peak[key]["rows"]
+        ms = sorted({r["m"] for r in rows})
+        print(f"{'shape':9s} {'k x n':>13s} " + " ".join(f"{'M=' + str(x):>15s}" for x in ms))
+        for name in dict.fromkeys(r["shape"] for r in rows):
+            cells = {r["m"]: r for r in rows if r["shape"] == name}
+            r0 = next(iter(cells.values()))
+            print(f"{name:9s} {str(r0['k']) + 'x' + str(r0['n']):>13s} "
+                  + " ".join(f"{cells[x]['gflops']:6.1f} ({cells[x]['gflops_cpu']:6.1f})" for x in ms))
     print()
     for key in ("llamacpp", "llamacpp_q8_0"):
         if key in peak:
