@@ -36,9 +36,9 @@ def list_() -> None:
         hf = (model_dir(name) / "hf" / "config.json").is_file()
         state = ("fetched" + (" +safetensors" if hf else "")) if is_fetched(name) else "-"
         variant = default_variant(spec)
-        if variant:
-            state += f" +{variant}" if variant_stamp(name, variant) else ""
-        runs = f"@{variant} (made on first use)" if variant else "packaged file"
+        made = bool(variant) and variant_stamp(name, variant) is not None
+        state += f" +{variant}" if made else ""
+        runs = (f"@{variant}" + ("" if made else " (made on first use)")) if variant else "packaged file"
         default = " (default)" if name == DEFAULT_MODEL else ""
         rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, runs, spec.description))
     heads = ("NAME", "SIZE", "CACHE", "LLAMA.CPP RUNS")

@@ -107,7 +107,7 @@ MODELS.register("qwen2.5-coder-0.5b-instruct", PackagedModel(
     # (benchmarks/results/reproduce_qwen.md), the chat prompt 54.9 / 51.2.
     protocol="qwen-coder",
     # The same weights widened to bf16: 1.4x the packaged file's sampling rate on AVX512-BF16
-    # cores, greedy HumanEval 59.1 / HumanEval+ 54.3 against 58.5 / 53.7 on the same machine
+    # cores, greedy HumanEval 59.1 / HumanEval+ 54.3 against 59.8 / 54.9 on the same machine
     # (docs/architecture.md section 7, benchmarks/results/reproduce_qwen.md).
     cpu_variant="bf16",
 ))
