@@ -128,16 +128,11 @@ def cpu_identity() -> dict[str, str]:
     sha256 of its sorted feature flags (``/proc/cpuinfo``; empty where unreadable)."""
     import platform
 
-    from codepref.generation.models import cpu_flags
+    from codepref.generation.models import cpu_fields
 
-    name = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            name = next((line.partition(":")[2].strip() for line in fh if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"arch": platform.machine(), "name": name or platform.processor(),
-            "flags_sha256": json_sha256(sorted(cpu_flags()))}
+    cpu = cpu_fields()  # one read of /proc/cpuinfo for both
+    return {"arch": platform.machine(), "name": cpu.get("model name") or platform.processor(),
+            "flags_sha256": json_sha256(sorted(set(cpu.get("flags", "").split())))}
 
 
 def code_version() -> dict[str, str]:

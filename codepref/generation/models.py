@@ -137,14 +137,28 @@ MODELS.register("smollm2-135m-instruct", PackagedModel(
 # --------------------------------------------------------------------------- the CPU
 
 
-def cpu_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
-    """The x86 feature flags of the first CPU in ``cpuinfo`` (Linux); empty where there is none."""
+def cpu_fields(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> dict[str, str]:
+    """The ``key : value`` fields of the first CPU in ``cpuinfo`` (Linux: its lines up to the
+    first blank one, e.g. ``model name`` and ``flags``); empty where it cannot be read."""
+    fields: dict[str, str] = {}
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
-            line = next((line for line in fh if line.startswith("flags")), "")
+            for line in fh:
+                if not line.strip():
+                    if fields:
+                        break
+                    continue
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
-        return set()
-    return set(line.partition(":")[2].split())
+        return {}
+    return fields
+
+
+def cpu_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
+    """The x86 feature flags of the first CPU in ``cpuinfo`` (Linux); empty where there is none."""
+    return set(cpu_fields(cpuinfo).get("flags", "").split())
 
 
 def native_bf16() -> bool:

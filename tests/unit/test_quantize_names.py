@@ -40,8 +40,10 @@ def test_the_bare_name_runs_the_bf16_variant_only_on_a_cpu_with_native_bf16(monk
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: Other CPU\nflags\t\t: fpu\n")
     assert models.cpu_flags(info) == {"fpu", "avx2", "avx512f", "avx512_bf16"}
+    assert models.cpu_fields(info)["model name"] == "Some CPU"  # the first CPU's fields only
     info.write_text("processor\t: 0\nFeatures\t: fp asimd\n")  # an ARM cpuinfo: no x86 flags
     assert models.cpu_flags(info) == set()
     assert models.cpu_flags(tmp_path / "missing") == set()
