@@ -176,9 +176,7 @@ _NATIVE_BF16: bool | None = None
 def default_variant(spec: PackagedModel) -> str | None:
     """The variant the bare name ``spec.name`` runs with llama.cpp on this machine (None: the
     packaged file). See :attr:`PackagedModel.cpu_variant`."""
-    if spec.cpu_variant == "bf16" and native_bf16():
-        return spec.cpu_variant
-    return None
+    return spec.cpu_variant if spec.cpu_variant and native_bf16() else None
 
 
 # --------------------------------------------------------------------------- cache paths
