@@ -106,7 +106,8 @@ def adapter_backend_options(backend: str, model: str, adapter: str | os.PathLike
 
     llama.cpp loads GGUF LoRA files: the peft folder is converted once into
     ``ADAPTER/adapter.gguf`` (:func:`convert_adapter`, against the model's GGUF) and reused
-    afterwards. ``hf`` and ``vllm`` take the folder itself.
+    afterwards. ``hf``, ``torch`` (which merges it into the weights) and ``vllm`` take the
+    folder itself.
 
     Raises:
         ConfigError: a backend that cannot apply an adapter (``openai``).
@@ -122,6 +123,6 @@ def adapter_backend_options(backend: str, model: str, adapter: str | os.PathLike
 
             convert_adapter(adapter, resolve(model).gguf(fetch_missing=True), target)
         return {"lora": str(target)}
-    if backend in ("hf", "vllm"):
+    if backend in ("hf", "torch", "vllm"):
         return {"adapter": str(adapter)}
-    raise ConfigError([f"backend {backend!r} cannot sample from a trained adapter; use llamacpp, hf or vllm"])
+    raise ConfigError([f"backend {backend!r} cannot sample from a trained adapter; use llamacpp, torch, hf or vllm"])

@@ -435,7 +435,7 @@ def adapter_options(gen, adapter: Path) -> dict[str, str]:
         return adapter_backend_options(gen.backend, gen.model, adapter)
     except ConfigError:
         raise ConfigError([f"[generate] backend {gen.backend!r} cannot sample from a trained adapter; "
-                           "use llamacpp, hf or vllm (or rounds = 1 and no evaluation after training)"]) from None
+                           "use llamacpp, torch, hf or vllm (or rounds = 1 and no evaluation after training)"]) from None
 
 
 def count_records(path: Path) -> int:

@@ -119,7 +119,9 @@ class Generator(Protocol):
 
     Optional: ``busy_sequences``, how many sequences per ``generate`` call keep a slow
     backend busy; the generate stage then sends (and writes) smaller chunks than
-    ``GenerationConfig.chunk_sequences`` (:func:`codepref.generation.stage.chunk_size`).
+    ``GenerationConfig.chunk_sequences`` (:func:`codepref.generation.stage.chunk_size`);
+    ``min_chunk_sequences``, how many a call needs so that the backend's batch stays full
+    for most of it (the generate stage then sends at least that many).
     """
 
     id: str
@@ -138,6 +140,7 @@ class Generator(Protocol):
 GENERATORS: Registry[Callable[..., Generator]] = Registry("backend")
 GENERATORS.register("llamacpp", "codepref.generation.llamacpp:LlamaCppGenerator")
 GENERATORS.register("hf", "codepref.generation.hf:HFGenerator")
+GENERATORS.register("torch", "codepref.generation.torchgen:TorchGenerator")
 GENERATORS.register("openai", "codepref.generation.openai:OpenAIGenerator")
 GENERATORS.register("vllm", "codepref.generation.vllm:VLLMGenerator")
 
@@ -147,7 +150,8 @@ def describe(gen: Generator) -> dict[str, Any]:
     :class:`~codepref.generation.pool.ProcessPoolGenerator`, a Ray actor) reports about itself,
     so that its stand-in here can say the same (:func:`mirror`)."""
     return {"id": gen.id, "prefill_chat": gen.prefill_chat, "chat_default": gen.chat_default,
-            "render": hasattr(gen, "render"), "busy_sequences": getattr(gen, "busy_sequences", None)}
+            "render": hasattr(gen, "render"), "busy_sequences": getattr(gen, "busy_sequences", None),
+            "min_chunk_sequences": getattr(gen, "min_chunk_sequences", None)}
 
 
 def mirror(proxy: Any, info: dict[str, Any]) -> None:

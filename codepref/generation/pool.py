@@ -169,12 +169,18 @@ class ProcessPoolGenerator:
             raise
         mirror(self, infos[0])
         self._busy = infos[0]["busy_sequences"]
+        self._min_chunk = infos[0].get("min_chunk_sequences")
 
     @property
     def busy_sequences(self) -> int | None:
         """The backend's own ``busy_sequences`` (per worker: the generate stage sends
         ``processes`` times a chunk, :func:`codepref.generation.stage.chunk_size`)."""
         return self._busy
+
+    @property
+    def min_chunk_sequences(self) -> int | None:
+        """The backend's own ``min_chunk_sequences`` (per worker, as ``busy_sequences``)."""
+        return self._min_chunk
 
     def _require_open(self) -> None:
         if not self._conns:

@@ -194,9 +194,12 @@ def chunk_size(config: GenerationConfig, gen: Generator) -> int:
     """Sequences per chunk: ``config.chunk_sequences``, or fewer where the backend says fewer
     keep it busy (its ``busy_sequences``: the hf backend's two batches), so a slow backend
     writes its results, and a stopped run keeps them, every few tasks rather than every 64;
-    times the backend's worker ``processes`` (each gets a chunk's worth)."""
+    or more where the backend needs more to keep its batch full (its ``min_chunk_sequences``:
+    the torch backend's batch drains at the end of every call); times the backend's worker
+    ``processes`` (each gets a chunk's worth)."""
     busy = getattr(gen, "busy_sequences", None)
     size = max(1, min(config.chunk_sequences, busy)) if busy else config.chunk_sequences
+    size = max(size, getattr(gen, "min_chunk_sequences", None) or 0)
     return size * getattr(gen, "processes", 1)
 
 

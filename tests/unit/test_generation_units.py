@@ -95,7 +95,7 @@ def test_sampling_params_validated_all_at_once():
 
 
 def test_backends_registered_and_options_checked():
-    assert GENERATORS.names() == ["hf", "llamacpp", "openai", "vllm"]
+    assert GENERATORS.names() == ["hf", "llamacpp", "openai", "torch", "vllm"]
     with pytest.raises(UnknownNameError, match="did you mean 'llamacpp'"):
         open_generator("llama", "m")
     with pytest.raises(ConfigError, match="takes no option 'paralel'"):
@@ -308,3 +308,22 @@ def test_a_pool_of_workers_gets_a_chunk_per_worker():
     config = GenerationConfig()
     assert chunk_size(config, Pool("")) == 128
     assert chunk_size(config, BusyPool("")) == 32
+
+
+def test_a_backend_whose_batch_drains_gets_chunks_of_at_least_its_minimum():
+    """A backend that asks for ``min_chunk_sequences`` (the torch backend: four batches) gets
+    chunks of at least that many, even under a smaller ``chunk_sequences``, per worker."""
+    from replay_backend import Replay
+
+    from codepref.generation.stage import chunk_size
+
+    class Draining(Replay):
+        min_chunk_sequences = 256
+
+    class DrainingPool(Draining):
+        processes = 2
+
+    assert chunk_size(GenerationConfig(), Draining("")) == 256
+    assert chunk_size(GenerationConfig(chunk_sequences=1), Draining("")) == 256
+    assert chunk_size(GenerationConfig(chunk_sequences=512), Draining("")) == 512
+    assert chunk_size(GenerationConfig(), DrainingPool("")) == 512

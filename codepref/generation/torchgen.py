@@ -1,0 +1,560 @@
+"""torch backend: codepref's own batched decoder for Qwen2- and Llama-style models on the CPU.
+
+Why it exists: on CPUs with native bf16 dot products torch's bf16 matrix products (oneDNN)
+run about twice as fast as llama.cpp's bf16 kernels (``benchmarks/machine_peak.py --bf16``
+against llama.cpp's batched prompt evaluation), and transformers' ``generate`` spends most
+of its time outside them. This backend keeps only what a decoder step needs, so the matrix
+products dominate (docs/architecture.md section 7 has the measurements):
+
+* the weights are read once from the model's safetensors folder into a few fused bf16
+  matrices per layer (q/k/v as one, gate/up as one); a LoRA adapter folder (``adapter``) is
+  merged into them at load, ``W + (alpha / r) B A`` (``alpha / sqrt(r)`` for rsLoRA);
+* every sequence owns a slot of a preallocated KV cache (``[slots, kv_heads, cells,
+  head_dim]`` per layer); a request's prompt is evaluated once (causal attention over the
+  prompt, scaled_dot_product_attention) and its cells copied to its samples' slots;
+* each step feeds one token of every running sequence as one batch: the matrix products see
+  ``M = running sequences``; attention reads each slot's own cells (grouped-query
+  attention without repeating the key/value heads), masked beyond the slot's position;
+* finished sequences are replaced by waiting ones (continuous batching) and the running ones
+  are kept in slots ``0..k-1``, as in the llamacpp backend.
+
+Numerics: weights and matrix products in bf16 (``dtype="float32"`` for fp32), the residual
+stream, RMSNorm and softmax in fp32. Draws are codepref's exact nucleus
+(:mod:`codepref.generation.nucleus`) with one seeded generator per sample, so sample ``i`` of
+a request depends only on its seed and its prompt (up to the batch's floating point).
+Log-probabilities are read from the raw logits, ``logit[t] - logsumexp(logits)``.
+
+Supported: causal LMs whose config names ``Qwen2ForCausalLM`` or ``LlamaForCausalLM`` with
+plain RoPE (no ``rope_scaling``), as safetensors folders (a packaged model's copy is made
+once from its GGUF). Anything else: the ``hf`` backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codepref.errors import ConfigError
+from codepref.generation import nucleus
+from codepref.generation.backend import Completion, GenProgress, Request, SamplingParams
+from codepref.generation.models import ModelError, native_bf16, resolve
+from codepref.generation.prompts import PromptSpec
+
+ARCHITECTURES = ("Qwen2ForCausalLM", "LlamaForCausalLM")
+_END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>")
+
+
+def default_dtype() -> str:
+    """``bfloat16`` on a CPU with native bf16 dot products, else ``float32`` (bf16 matrix
+    products without them were 1.3-3x slower than fp32 on an AVX2 machine)."""
+    return "bfloat16" if native_bf16() else "float32"
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _safetensors(folder: Path) -> dict[str, Any]:
+    """All tensors of a safetensors folder (one file or shards), as torch tensors."""
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ModelError(f"{folder} holds no .safetensors weights")
+    tensors: dict[str, Any] = {}
+    for f in files:
+        tensors.update(load_file(str(f)))
+    return tensors
+
+
+def _lora_deltas(adapter: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{base weight name: delta}`` of a peft LoRA adapter folder: ``scale * B @ A`` in fp32,
+    ``scale = lora_alpha / r`` (``/ sqrt(r)`` with ``use_rslora``).
+
+    Raises:
+        ModelError: not a LoRA adapter folder, or a LoRA variant this merge does not do.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(adapter)
+    try:
+        cfg = json.loads((folder / "adapter_config.json").read_text())
+        tensors = load_file(str(folder / "adapter_model.safetensors"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{folder} is not a LoRA adapter folder: {e}") from None
+    plain = cfg.get("peft_type", "LORA") == "LORA" and not any(cfg.get(k) for k in ("use_dora", "rank_pattern",
+                                                                                   "alpha_pattern"))
+    if not plain:
+        raise ModelError(f"{folder}: only plain LoRA adapters can be merged here (use the hf backend)")
+    r, alpha = int(cfg["r"]), float(cfg["lora_alpha"])
+    scale = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
+    deltas = {}
+    for name, a in tensors.items():
+        if ".lora_A." not in name:
+            continue
+        b = tensors[name.replace(".lora_A.", ".lora_B.")]
+        base = name.split(".lora_A.")[0]
+        base = base.removeprefix("base_model.model.") + ".weight"
+        deltas[base] = scale * (b.float() @ a.float())
+    if not deltas:
+        raise ModelError(f"{folder}: the adapter holds no LoRA matrices")
+    return deltas
+
+
+class Decoder:
+    """The model's forward pass for decoding, on a per-slot KV cache.
+
+    Args:
+        folder: a transformers folder (``config.json`` and safetensors weights).
+        dtype: ``"bfloat16"`` or ``"float32"``: the weights and matrix products.
+        adapter: a peft LoRA adapter folder merged into the weights.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], dtype: str = "bfloat16", adapter: str | None = None):
+        import torch
+
+        folder = Path(folder)
+        try:
+            cfg = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{folder}: no readable config.json ({e})") from None
+        arch = (cfg.get("architectures") or ["?"])[0]
+        if arch not in ARCHITECTURES:
+            raise ModelError(f"the torch backend runs {', '.join(ARCHITECTURES)}; {folder} is {arch} "
+                             "(use the hf backend)")
+        # RoPE settings: ``rope_theta`` and ``rope_scaling`` (older configs) or ``rope_parameters``
+        ropes = [cfg.get("rope_scaling") or {}, cfg.get("rope_parameters") or {}]
+        rope = {**ropes[0], **ropes[1]}
+        scaled = any(r.get("rope_type", r.get("type", "default")) != "default" for r in ropes)
+        if scaled or cfg.get("use_sliding_window"):
+            raise ModelError(f"{folder}: scaled RoPE or sliding-window attention is not implemented by the torch "
+                             "backend (use the hf backend)")
+        if dtype not in ("bfloat16", "float32"):
+            raise ConfigError([f"torch option dtype must be bfloat16 or float32, got {dtype!r}"])
+        self.dtype = getattr(torch, dtype)
+        self.hidden = cfg["hidden_size"]
+        self.heads = cfg["num_attention_heads"]
+        self.kv_heads = cfg.get("num_key_value_heads", self.heads)
+        self.head_dim = cfg.get("head_dim") or self.hidden // self.heads
+        self.n_layers = cfg["num_hidden_layers"]
+        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        theta = float(cfg.get("rope_theta") or rope.get("rope_theta") or 10000.0)
+        self.inv_freq = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim))
+
+        sd = _safetensors(folder)
+        deltas = _lora_deltas(adapter) if adapter else {}
+        unused = set(deltas)
+
+        def w(name: str):
+            t = sd[name].float()
+            if name in deltas:
+                t = t + deltas[name]
+                unused.discard(name)
+            return t.to(self.dtype).contiguous()
+
+        def bias(name: str, rows: int):
+            return sd[name].float() if name in sd else torch.zeros(rows)
+
+        q_rows, kv_rows = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        self.layers = []
+        try:
+            for i in range(self.n_layers):
+                p = f"model.layers.{i}."
+                self.layers.append({
+                    "ln1": sd[p + "input_layernorm.weight"].float(),
+                    "ln2": sd[p + "post_attention_layernorm.weight"].float(),
+                    "qkv": torch.cat([w(p + "self_attn.q_proj.weight"), w(p + "self_attn.k_proj.weight"),
+                                      w(p + "self_attn.v_proj.weight")]).contiguous(),
+                    "qkv_bias": torch.cat([bias(p + "self_attn.q_proj.bias", q_rows),
+                                           bias(p + "self_attn.k_proj.bias", kv_rows),
+                                           bias(p + "self_attn.v_proj.bias", kv_rows)]).to(self.dtype),
+                    "o": w(p + "self_attn.o_proj.weight"),
+                    "gate_up": torch.cat([w(p + "mlp.gate_proj.weight"), w(p + "mlp.up_proj.weight")]).contiguous(),
+                    "down": w(p + "mlp.down_proj.weight"),
+                })
+            self.embed = w("model.embed_tokens.weight")
+            self.head = w("lm_head.weight") if "lm_head.weight" in sd else self.embed
+            self.norm = sd["model.norm.weight"].float()
+        except KeyError as e:
+            raise ModelError(f"{folder}: weight {e} is missing (not a {arch} checkpoint?)") from None
+        if unused:
+            raise ModelError(f"{adapter}: LoRA matrices for weights this model does not have: {sorted(unused)[:3]}")
+        self.vocab = self.head.shape[0]
+        self.k_cache: list[Any] = []
+        self.v_cache: list[Any] = []
+        self.slots = self.cells = 0
+
+    # ------------------------------------------------------------------ cache
+
+    def reserve(self, slots: int, cells: int) -> None:
+        """A KV cache of at least ``slots`` x ``cells`` (made anew when larger; contents lost)."""
+        import torch
+
+        if slots <= self.slots and cells <= self.cells:
+            return
+        self.slots, self.cells = max(slots, self.slots), max(cells, self.cells)
+        shape = (self.slots, self.kv_heads, self.cells, self.head_dim)
+        self.k_cache = [torch.zeros(shape, dtype=self.dtype) for _ in range(self.n_layers)]
+        self.v_cache = [torch.zeros(shape, dtype=self.dtype) for _ in range(self.n_layers)]
+
+    def copy_slot(self, src: int, dst: int, length: int) -> None:
+        """Copy the first ``length`` cells of slot ``src`` into slot ``dst``."""
+        for cache in (*self.k_cache, *self.v_cache):
+            cache[dst, :, :length] = cache[src, :, :length]
+
+    # ------------------------------------------------------------------ forward
+
+    def _rms(self, x, weight):
+        import torch
+
+        return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(self.dtype)
+
+    def _rope(self, positions):
+        """cos and sin of the rotary angles, ``[tokens, 1, head_dim / 2]``."""
+        import torch
+
+        angles = positions.to(torch.float64)[:, None] * self.inv_freq[None]
+        return torch.cos(angles)[:, None].to(self.dtype), torch.sin(angles)[:, None].to(self.dtype)
+
+    @staticmethod
+    def _rotate(x, cos, sin):
+        import torch
+
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+    def _mlp(self, x, layer):
+        import torch.nn.functional as F
+
+        gate, up = (self._rms(x, layer["ln2"]) @ layer["gate_up"].t()).chunk(2, dim=-1)
+        return x + ((F.silu(gate) * up) @ layer["down"].t()).float()
+
+    def _qkv(self, x, layer, cos, sin):
+        import torch
+
+        n = x.shape[0]
+        qkv = torch.addmm(layer["qkv_bias"], self._rms(x, layer["ln1"]), layer["qkv"].t())
+        q_end = self.heads * self.head_dim
+        k_end = q_end + self.kv_heads * self.head_dim
+        q = self._rotate(qkv[:, :q_end].view(n, self.heads, self.head_dim), cos, sin)
+        k = self._rotate(qkv[:, q_end:k_end].view(n, self.kv_heads, self.head_dim), cos, sin)
+        v = qkv[:, k_end:].view(n, self.kv_heads, self.head_dim)
+        return q, k, v
+
+    def prefill(self, tokens: Sequence[int], slot: int):
+        """Evaluate a prompt into ``slot`` (cells ``0..len-1``); the logits of its last token."""
+        import torch
+        import torch.nn.functional as F
+
+        n = len(tokens)
+        ids = torch.tensor(tokens, dtype=torch.long)
+        x = self.embed[ids].float()
+        cos, sin = self._rope(torch.arange(n))
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv(x, layer, cos, sin)
+            self.k_cache[i][slot, :, :n] = k.transpose(0, 1)
+            self.v_cache[i][slot, :, :n] = v.transpose(0, 1)
+            heads_first = [t.transpose(0, 1)[None] for t in (q, k, v)]  # [1, heads, tokens, head_dim]
+            o = F.scaled_dot_product_attention(*heads_first, is_causal=True, enable_gqa=True)
+            x = x + (o[0].transpose(0, 1).reshape(n, -1) @ layer["o"].t()).float()
+            x = self._mlp(x, layer)
+        return (self._rms(x[-1:], self.norm) @ self.head.t()).float()[0]
+
+    def decode(self, tokens, positions):
+        """One token for each of slots ``0..B-1`` at ``positions``; their logits ``[B, vocab]``.
+
+        Attention of slot ``b`` runs over its cells ``0..positions[b]``: the query heads are
+        grouped by their key/value head (``[B, kv_heads, group, head_dim]``), so the cache is
+        read once per key/value head, never repeated per query head."""
+        import torch
+
+        b = tokens.shape[0]
+        span = int(positions.max()) + 1
+        x = self.embed[tokens].float()
+        cos, sin = self._rope(positions)
+        rows = torch.arange(b)
+        group = self.heads // self.kv_heads
+        masked = torch.arange(span)[None] > positions[:, None]
+        bias = torch.zeros(b, 1, 1, span).masked_fill(masked[:, None, None], float("-inf"))
+        scale = 1.0 / math.sqrt(self.head_dim)
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv(x, layer, cos, sin)
+            kc, vc = self.k_cache[i], self.v_cache[i]
+            kc[rows, :, positions] = k
+            vc[rows, :, positions] = v
+            # explicit contiguous copies of the used cells: bmm on the strided slices copies them
+            # itself, 4-5x slower than this (measured)
+            keys, values = kc[:b, :, :span].contiguous(), vc[:b, :, :span].contiguous()
+            scores = torch.matmul((q * scale).view(b, self.kv_heads, group, self.head_dim), keys.transpose(-1, -2))
+            weights = torch.softmax(scores.float().add_(bias), dim=-1).to(self.dtype)
+            o = torch.matmul(weights, values).reshape(b, -1)
+            x = x + (o @ layer["o"].t()).float()
+            x = self._mlp(x, layer)
+        return (self._rms(x, self.norm) @ self.head.t()).float()
+
+
+# --------------------------------------------------------------------------- generator
+
+
+@dataclass
+class _Seq:
+    """One sequence being decoded in a slot."""
+
+    request: int
+    sample: int
+    params: SamplingParams
+    rng: np.random.Generator
+    pos: int
+    prompt_tokens: int
+    max_tokens: int
+    stop: tuple[str, ...]
+    buf: bytearray = field(default_factory=bytearray)
+    tokens: list[int] = field(default_factory=list)
+    n_generated: int = 0
+    logprob: float = 0.0
+    next_token: int = -1
+    finish: str = "stop"
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet, inverted: the character that stands for each byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+class TorchGenerator:
+    """Batched decoding with :class:`Decoder` (see the module docstring).
+
+    Args:
+        model: a packaged model name (its safetensors copy is made once from the GGUF), a
+            local transformers folder or a Hugging Face id in the local cache.
+        parallel: sequences decoded together in one batch.
+        dtype: ``"auto"`` (bfloat16 on a CPU with native bf16, else float32), ``"bfloat16"``
+            or ``"float32"``.
+        adapter: a peft LoRA adapter folder, merged into the weights at load.
+        n_threads: torch's CPU threads (default: all cores).
+        logprobs: compute per-token log-probabilities.
+    """
+
+    prefill_chat = True
+
+    def __init__(self, model: str, *, parallel: int = 64, dtype: str = "auto", adapter: str | None = None,
+                 n_threads: int | None = None, logprobs: bool = True):
+        try:
+            import torch
+            from transformers import AutoTokenizer
+        except ImportError as e:
+            raise ModelError(f"the torch backend needs torch and transformers ({e}); install codepref[train]") from None
+        ref = resolve(model)
+        self.dtype = default_dtype() if dtype == "auto" else dtype
+        # bf16 weights are named as llama.cpp's are (``@bf16``); fp32 is the model's own copy
+        self.id = f"torch:{model}" + ("@bf16" if self.dtype == "bfloat16" else "") + (f"+{adapter}" if adapter else "")
+        self.chat_default = ref.chat
+        self.parallel = max(1, int(parallel))
+        # each generate call ends with its batch draining; four batches' worth per call keep
+        # it full for most of the call
+        self.min_chunk_sequences = 4 * self.parallel
+        self.logprobs = logprobs
+        threads = n_threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        path = ref.transformers_path(fetch_missing=True)
+        from codepref.quiet import quiet_libraries
+
+        quiet_libraries()
+        try:
+            self.tok = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"transformers cannot load the tokenizer of {model!r}: {str(e).splitlines()[0]}") from None
+        self.decoder = Decoder(path, self.dtype, adapter)
+        vocab = self.tok.get_vocab()
+        ends = {self.tok.eos_token_id} | {vocab[t] for t in _END_TOKENS if t in vocab}
+        gen_cfg = Path(path) / "generation_config.json"
+        if gen_cfg.is_file():
+            eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+            ends |= set(eos if isinstance(eos, list) else [eos])
+        self.end_ids = {i for i in ends if i is not None}
+        self._pieces = self._piece_table()
+
+    def _piece_table(self) -> list[bytes]:
+        """The bytes each token id stands for (special tokens as their text)."""
+        n = max(len(self.tok), self.decoder.vocab)
+        byte_of = _byte_decoder()
+        special = set(self.tok.all_special_ids) | {i for i in self.tok.added_tokens_decoder}
+        table = [b""] * n
+        for text, i in self.tok.get_vocab().items():
+            if i >= n:
+                continue
+            if i in special or any(ch not in byte_of for ch in text):
+                table[i] = self.tok.decode([i]).encode("utf-8")
+            else:
+                table[i] = bytes(byte_of[ch] for ch in text)
+        return table
+
+    def render(self, prompt: PromptSpec) -> str:
+        """The prompt as one string: the chat template applied to messages, plus the prefill."""
+        if prompt.text is not None:
+            return prompt.text + prompt.prefill
+        if not self.tok.chat_template:
+            raise ModelError(f"{self.id} has no chat template; use the completion prompt style")
+        return self.tok.apply_chat_template(list(prompt.messages), tokenize=False,
+                                            add_generation_prompt=True) + prompt.prefill
+
+    def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
+        """Decode all samples of all requests, ``parallel`` sequences at a time."""
+        import torch
+
+        prompts = [self.tok(self.render(r.prompt), add_special_tokens=False).input_ids for r in requests]
+        need = max((len(t) + r.params.max_tokens for r, t in zip(requests, prompts)), default=0)
+        self.decoder.reserve(self.parallel, -(-need // 256) * 256)
+        results: list[list[Completion | None]] = [[None] * r.n for r in requests]
+        waiting = deque((i, j) for i, r in enumerate(requests) for j in range(r.n))
+        total = len(waiting)
+        active: dict[int, _Seq] = {}  # always slots 0..len(active)-1
+        first_logits: dict[int, np.ndarray] = {}  # a request's prompt logits while samples wait
+
+        def retire(slot: int) -> None:
+            s = active.pop(slot)
+            results[s.request][s.sample] = self._finish(s)
+            top = max(active, default=-1)
+            if top > slot:  # keep the running sequences in slots 0..k-1
+                self.decoder.copy_slot(top, slot, active[top].pos)
+                active[slot] = active.pop(top)
+            if progress:
+                progress(total - len(waiting) - len(active), total)
+
+        with torch.inference_mode():
+            while waiting or active:
+                while waiting and len(active) < self.parallel:  # admit: one prompt evaluation per request
+                    i = waiting[0][0]
+                    group = []
+                    while waiting and waiting[0][0] == i and len(active) + len(group) < self.parallel:
+                        group.append(waiting.popleft()[1])
+                    first = len(active)
+                    # the prompt's cells: from a running sample of the same request (its first
+                    # len(prompt) cells), else evaluated into the first new slot
+                    source = next((slot for slot, s in active.items() if s.request == i), None)
+                    if source is None or i not in first_logits:
+                        first_logits[i] = self.decoder.prefill(prompts[i], first).numpy()
+                        source = first
+                    for slot in range(first, first + len(group)):
+                        if slot != source:
+                            self.decoder.copy_slot(source, slot, len(prompts[i]))
+                    req = requests[i]
+                    for k, j in enumerate(group):
+                        active[first + k] = _Seq(request=i, sample=j, params=req.params,
+                                                 rng=np.random.default_rng(req.seeds[j] & 0xFFFFFFFF),
+                                                 pos=len(prompts[i]), prompt_tokens=len(prompts[i]),
+                                                 max_tokens=req.params.max_tokens, stop=req.prompt.stop)
+                    for slot in sorted(range(first, first + len(group)), reverse=True):
+                        if self._advance(active[slot], self._draw(active[slot], first_logits[i])):
+                            retire(slot)
+                    if not waiting or waiting[0][0] != i:
+                        first_logits.pop(i, None)  # all of its samples have started
+                if not active:
+                    continue
+                slots = range(len(active))
+                tokens = torch.tensor([active[s].next_token for s in slots], dtype=torch.long)
+                positions = torch.tensor([active[s].pos for s in slots], dtype=torch.long)
+                logits = self.decoder.decode(tokens, positions).numpy()
+                drawn = self._draw_rows([(active[s], logits[s]) for s in slots])
+                finished = []
+                for s, tok in zip(slots, drawn):
+                    seq = active[s]
+                    seq.pos += 1
+                    if self._advance(seq, tok):
+                        finished.append(s)
+                for s in reversed(finished):  # highest first: every slot above is still running
+                    retire(s)
+        return [list(r) for r in results]  # type: ignore[arg-type]
+
+    def _draw_rows(self, rows: list[tuple[_Seq, np.ndarray]]) -> list[int]:
+        """The next token of each ``(sequence, logits row)``, split over the CPU threads: torch
+        is idle between steps, and numpy's passes over a 150k-logit row release the GIL; each
+        sequence has its own generator, so the draws are those of one after another."""
+        if self._pool is None or len(rows) < 2:
+            return [self._draw(s, row) for s, row in rows]
+        n = self._pool._max_workers
+        parts = self._pool.map(lambda part: [self._draw(s, row) for s, row in part], [rows[k::n] for k in range(n)])
+        toks: list[int] = [0] * len(rows)
+        for k, part in enumerate(parts):
+            toks[k::n] = part
+        return toks
+
+    def _draw(self, s: _Seq, row: np.ndarray) -> int:
+        tok, logprob = nucleus.draw(row, s.params.top_p, s.params.temperature, s.rng, want_logprob=self.logprobs)
+        s.logprob += logprob
+        return tok
+
+    def _advance(self, s: _Seq, tok: int) -> bool:
+        """Append ``tok`` to ``s``; True when ``s`` is finished (an end token, a stop string,
+        or ``max_tokens``)."""
+        s.n_generated += 1
+        if tok in self.end_ids:
+            s.finish = "stop"
+            return True
+        s.buf += self._pieces[tok]
+        s.tokens.append(tok)
+        if s.stop:
+            width = max(len(x) for x in s.stop) * 4 + 16
+            tail = bytes(s.buf[-width:]).decode("utf-8", errors="ignore")
+            if any(x in tail for x in s.stop):
+                s.finish = "stop"
+                return True
+        if s.n_generated >= s.max_tokens:
+            s.finish = "length"
+            return True
+        s.next_token = tok
+        return False
+
+    def _finish(self, s: _Seq) -> Completion:
+        text = bytes(s.buf).decode("utf-8", errors="replace")
+        cut = min((k for k in (text.find(x) for x in s.stop) if k >= 0), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+        return Completion(text=text, prompt_tokens=s.prompt_tokens, completion_tokens=s.n_generated,
+                          logprob=s.logprob if self.logprobs else None, finish_reason=s.finish,
+                          token_ids=self._ids_of(s, text))
+
+    def _ids_of(self, s: _Seq, text: str) -> tuple[int, ...] | None:
+        """The sampled ids that spell ``text`` (see ``LlamaCppGenerator._ids_of``)."""
+        data = text.encode("utf-8")
+        if not bytes(s.buf).startswith(data):
+            return None
+        kept, used = [], 0
+        for tok in s.tokens:
+            piece = self._pieces[tok]
+            if used + len(piece) > len(data):
+                break
+            kept.append(tok)
+            used += len(piece)
+        if used < len(data):
+            rest = data[used:]
+            try:
+                kept += self.tok(rest.decode("utf-8"), add_special_tokens=False).input_ids
+            except UnicodeDecodeError:
+                return None
+        return tuple(kept)
+
+    def close(self) -> None:
+        """Drop the weights, the KV cache and the drawing threads."""
+        self.decoder = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
