@@ -19,11 +19,12 @@ sampling and judging again. The key (:func:`evaluation_key`) is the sha256 of:
 * the **code version**: codepref's version and the sha256 of the source that makes, reads
   and judges samples (the generation, languages, tasks, execution and evaluation packages
   and the sandbox fork-server), so a change to a prompt or a judge never reuses old verdicts;
-* the **CPU** that samples, for the backends that run here (``llamacpp``, ``hf``): its
-  architecture, name and feature flags (:func:`cpu_identity`). The same greedy evaluation
-  differs on another CPU (llama.cpp's kernels round differently: 2 of 164 HumanEval+
-  answers between two machines), so a cache folder shared by several machines (a shared
-  home directory) never gives one machine's "before" to another's "after".
+* the **CPU** that samples, for the backends that run here (``llamacpp``, ``torch``, ``hf``): its
+  architecture, name, family and model numbers and feature flags (:func:`cpu_identity`).
+  The same greedy evaluation differs on another CPU (llama.cpp's kernels round differently:
+  2 of 164 HumanEval+ answers between two machines), so a cache folder shared by several
+  machines (a shared home directory) never gives one machine's "before" to another's
+  "after". The summary of such an evaluation names the CPU as ``sampled_on``.
 
 What is not cached (the evaluation runs as usual, and says why): a trained adapter (a
 ``lora``/``adapter`` backend option: every round's adapter is new), a model named only by a
@@ -93,8 +94,12 @@ def remembered_sha256(path: Path) -> str:
     return digest
 
 
-def model_identity(model: str) -> dict[str, Any] | None:
+def model_identity(model: str, backend: str = "llamacpp") -> dict[str, Any] | None:
     """What the model's weights are, by content; None when nothing local can be hashed.
+
+    A packaged name's variant (``NAME@TYPE``, or the bare name's on this CPU) is a GGUF file
+    for llama.cpp; the other backends load the safetensors copy made from the packaged file,
+    so for them the packaged file is the identity.
 
     Raises:
         ModelError: a local model path that does not exist.
@@ -102,7 +107,7 @@ def model_identity(model: str) -> dict[str, Any] | None:
     from codepref.generation.models import resolve
 
     ref = resolve(model)
-    if ref.kind == "packaged" and ref.variant:  # made on first use: its bytes, by its stamp
+    if ref.kind == "packaged" and ref.variant and backend == "llamacpp":  # made on first use: by its stamp
         from codepref.generation.quantize import variant_stamp
 
         ref.gguf(fetch_missing=True)
@@ -120,18 +125,20 @@ def model_identity(model: str) -> dict[str, Any] | None:
 
 
 #: Backends that sample on the machine that evaluates (a served model runs elsewhere, unknown).
-LOCAL_BACKENDS = ("llamacpp", "hf")
+LOCAL_BACKENDS = ("llamacpp", "torch", "hf")
 
 
 def cpu_identity() -> dict[str, str]:
-    """This machine's CPU as far as it decides numerics: architecture, model name and the
-    sha256 of its sorted feature flags (``/proc/cpuinfo``; empty where unreadable)."""
+    """This machine's CPU as far as it decides numerics: architecture, model name, family and
+    model numbers (one name can cover two generations, e.g. "AMD EPYC") and the sha256 of its
+    sorted feature flags (``/proc/cpuinfo``; empty where unreadable)."""
     import platform
 
     from codepref.generation.models import cpu_fields
 
-    cpu = cpu_fields()  # one read of /proc/cpuinfo for both
+    cpu = cpu_fields()  # one read of /proc/cpuinfo for all
     return {"arch": platform.machine(), "name": cpu.get("model name") or platform.processor(),
+            "family": cpu.get("cpu family", ""), "model": cpu.get("model", ""),
             "flags_sha256": json_sha256(sorted(set(cpu.get("flags", "").split())))}
 
 
@@ -175,7 +182,7 @@ def evaluation_key(settings, judge) -> tuple[str | None, dict[str, Any] | str]:
         return None, f"{settings.benchmark} is not judged by its tests alone"
     if any(gen.backend_options.get(k) for k in ADAPTER_OPTIONS):
         return None, "a trained adapter is evaluated"
-    model = model_identity(gen.model)
+    model = model_identity(gen.model, gen.backend)
     if model is None:
         return None, f"{gen.model!r} is not a local model file or a packaged model"
     task_set = load_task_set(settings.benchmark, path=settings.tasks_path, data_dir=settings.data)
@@ -287,6 +294,8 @@ def evaluate_cached(judge, settings, *, progress=None, use_cache: bool = True,
         return summary
     summary = judge.evaluate(settings, progress=progress)
     summary["eval_cache"] = {"key": key, "reused": False}
+    if "cpu" in parts:  # sampled here: the machine is part of what the answers are
+        summary["sampled_on"] = parts["cpu"]
     summary_path = destinations(settings, judge)[2]
     write_text_atomic(summary_path, json.dumps({k: v for k, v in summary.items() if k != "summary_file"},
                                                indent=2) + "\n")

