@@ -1,4 +1,4 @@
-"""Generation throughput: llama.cpp (32 parallel sequences) vs transformers batch-8.
+"""Generation throughput: llama.cpp and codepref's torch decoder vs transformers batch-8.
 
 Same model (the packaged default, Qwen2.5-Coder-0.5B-Instruct: for llama.cpp the file its
 name runs on this CPU, the packaged GGUF or, on a CPU with native bf16, its bf16 variant;
@@ -48,6 +48,16 @@ llama.cpp run with 64 sequences in each worker (128 prompts keep both workers' b
 and transformers on the first 32 prompts only (its rate is per token, so fewer prompts
 measure it in a quarter of the time).
 
+codepref's own decoder: ``--torch 64`` adds a run of the ``torch`` backend
+(:mod:`codepref.generation.torchgen`: bf16 matrix products through torch on a CPU with native
+bf16, 64 sequences in one batch, one process with all cores) on the main run's prompts and
+samples, prints its rate against llama.cpp's main run and transformers, and checks the goal
+for the faster of the two codepref samplers. Its MFU is against torch's bf16 GEMM peak (the
+quick peak then measures it too).
+
+    python benchmarks/generation_throughput.py --samples 8 --prompts 32 --hf-prompts 4 --single-prompts 1 \
+        --parallel 64 --hf-dtypes float32,bfloat16 --torch 64
+
 Processes: ``--processes 2`` adds runs of llama.cpp in that many worker processes
 (``processes=2``: each with ``cores / 2`` threads and 32 sequences, the requests dealt
 between them), alternating with one process on all cores, three runs each, and prints the
@@ -95,6 +105,8 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, sam
     gen = open_generator(backend, model, **options)
     load_s = time.perf_counter() - t0
     options = {**options, "processes": getattr(gen, "processes", 1)}
+    if backend == "torch":
+        options["dtype"] = gen.dtype  # "auto" made concrete: bfloat16 on a CPU with native bf16
     params = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=max_tokens)
     reqs = [Request(solution_prompt(t, "chat"), params, seeds=tuple(range(i * samples, (i + 1) * samples)))
             for i, t in enumerate(tasks)]
@@ -112,13 +124,21 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, sam
 
 def mfu_text(result: dict, peak: dict) -> str:
     """``model GFLOP/s, MFU ...`` of one run: llama.cpp against its prompt-eval rate and the
-    fp32 peak, transformers against the fp32 peak."""
+    fp32 peak, transformers against the fp32 peak; the torch backend (bf16 on a CPU with
+    native bf16) and transformers in bfloat16 against torch's bf16 GEMM peak instead, where
+    it was measured."""
     g = result["model_gflops"]
     parts = [f"{g:.1f} model GFLOP/s"]
     if result["backend"] == "llamacpp" and "llamacpp" in peak:
         parts.append(f"MFU {mfu(g, peak['llamacpp']['gflops'])} of llama.cpp's batched prompt-eval rate "
                      f"({peak['llamacpp']['gflops']:.1f})")
-    parts.append(f"MFU {mfu(g, peak['fp32']['peak_gflops'])} of the fp32 GEMM peak ({peak['fp32']['peak_gflops']:.1f})")
+    bf16 = result["options"].get("dtype") == "bfloat16"
+    if bf16 and "bf16" in peak:  # bf16 matrix products: their own peak, not fp32's
+        parts.append(f"MFU {mfu(g, peak['bf16']['peak_gflops'])} of torch's bf16 GEMM peak "
+                     f"({peak['bf16']['peak_gflops']:.1f})")
+    else:
+        parts.append(f"MFU {mfu(g, peak['fp32']['peak_gflops'])} of the fp32 GEMM peak "
+                     f"({peak['fp32']['peak_gflops']:.1f})")
     return ", ".join(parts)
 
 
@@ -148,6 +168,10 @@ def main() -> None:
                     help="also llama.cpp's sampler chain at 32 sequences, alternating with the default draws")
     ap.add_argument("--processes", type=int, default=0,
                     help="also runs in this many worker processes, alternating with one process")
+    ap.add_argument("--torch", type=int, default=0, metavar="PARALLEL",
+                    help="also codepref's own torch decoder (the torch backend) with this many sequences "
+                         "in its batch, on the same prompts as the main run; the goal is then checked for "
+                         "the faster of it and llama.cpp")
     args = ap.parse_args()
     from codepref.generation.models import resolve
 
@@ -156,12 +180,15 @@ def main() -> None:
     print(f"llama.cpp file: {gguf.name}" + (f" (the {ref.variant} variant the bare name runs on this CPU)"
                                             if ref.variant and "@" not in args.model else ""))
     shape = ModelShape.from_gguf(gguf)
-    peak = load_or_measure(args.peak_json, gguf, shape)
+    peak = load_or_measure(args.peak_json, gguf, shape, bf16=bool(args.torch) or "bfloat16" in args.hf_dtypes)
     tasks = humaneval_tasks(args.prompts)
     results = [
         run("llamacpp", args.model, tasks, args.max_tokens, shape, args.samples, parallel=args.parallel),
         run("llamacpp", args.model, tasks[:args.single_prompts], args.max_tokens, shape, parallel=1, processes=1),
     ]
+    if args.torch:
+        results.append(run("torch", args.model.split("@")[0], tasks, args.max_tokens, shape, args.samples,
+                           parallel=args.torch))
     dtypes = [] if args.skip_hf else [d for d in args.hf_dtypes.split(",") if d]
     for dtype in dtypes:
         results.append(run("hf", args.model, tasks[:args.hf_prompts or len(tasks)], args.max_tokens, shape,
@@ -171,12 +198,22 @@ def main() -> None:
     batched, single = results[0]["tokens_per_s"], results[1]["tokens_per_s"]
     print(f"llama.cpp parallel={args.parallel}: {batched} tok/s ({mfu_text(results[0], peak)}); "
           f"parallel=1: {single} tok/s ({mfu_text(results[1], peak)}); batching speed-up {batched / single:.2f}x")
-    for r in results[2:]:
+    hf_runs = [r for r in results[2:] if r["backend"] == "hf"]
+    for r in hf_runs:
         print(f"transformers batch-8, {r['options']['dtype']}: {r['tokens_per_s']} tok/s ({mfu_text(r, peak)}); "
               f"ratio llama.cpp/transformers = {batched / r['tokens_per_s']:.2f}x")
-    hf = max((r["tokens_per_s"] for r in results[2:]), default=None)
+    hf = max((r["tokens_per_s"] for r in hf_runs), default=None)
+    best, best_name = batched, "llama.cpp"
+    for r in results[2:]:
+        if r["backend"] == "torch":
+            rate = r["tokens_per_s"]
+            print(f"torch backend (codepref's decoder), parallel={args.torch}: {rate} tok/s ({mfu_text(r, peak)}); "
+                  f"{rate / batched:.2f}x llama.cpp parallel={args.parallel}"
+                  + (f", ratio torch/transformers = {rate / hf:.2f}x" if hf else ""))
+            if rate > best:
+                best, best_name = rate, "the torch backend"
     if hf:
-        print(f"ratio against the fastest transformers run: {batched / hf:.2f}x (goal >= 6x)")
+        print(f"ratio against the fastest transformers run: {best / hf:.2f}x with {best_name} (goal >= 6x)")
     if args.draws:
         draws_table(args, tasks, shape, peak, results[0])
     if args.processes > 1:

@@ -216,22 +216,25 @@ def measure(gguf: str | Path | None, shape: ModelShape, *, quick: bool = False, 
 
 
 def load_or_measure(peak_json: str | None, gguf: str | Path | None, shape: ModelShape, *,
-                    llama: bool = True) -> dict:
-    """The peak from ``peak_json`` (written by this script) or a quick :func:`measure` now."""
+                    llama: bool = True, bf16: bool = False) -> dict:
+    """The peak from ``peak_json`` (written by this script) or a quick :func:`measure` now
+    (with torch's bf16 GEMM too when ``bf16``)."""
     if peak_json:
         return json.loads(Path(peak_json).read_text())
     print("measuring the machine peak (quick; pass --peak-json from benchmarks/machine_peak.py to skip) ...",
           flush=True)
-    peak = measure(gguf, shape, quick=True, min_time=0.2, llama=llama)
+    peak = measure(gguf, shape, quick=True, min_time=0.2, llama=llama, bf16=bf16)
     print(summary(peak), flush=True)
     return peak
 
 
 def summary(peak: dict) -> str:
-    """One line: the peaks."""
+    """One line: the CPU and its peaks."""
     f = peak["fp32"]
-    parts = [f"fp32 GEMM peak {f['peak_gflops']:.1f} GFLOP/s ({f['peak_at']}, {f['threads']} threads; "
+    parts = [f"{peak['machine']['cpu']}: fp32 GEMM peak {f['peak_gflops']:.1f} GFLOP/s ({f['peak_at']}, {f['threads']} threads; "
              f"{f['peak_gflops_cpu']:.1f} per CPU-second x threads)"]
+    if "bf16" in peak:
+        parts.append(f"bf16 GEMM peak {peak['bf16']['peak_gflops']:.1f} GFLOP/s ({peak['bf16']['peak_at']})")
     for key in ("llamacpp", "llamacpp_q8_0"):
         if key in peak:
             q = peak[key]
@@ -250,13 +253,14 @@ def mfu(gflops: float, peak_gflops: float) -> str:
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name with its family and model numbers (which tell apart CPUs sharing
+    one name, e.g. two generations of "AMD EPYC"), from codepref's /proc/cpuinfo reader."""
+    from codepref.generation.models import cpu_fields
+
+    cpu = cpu_fields()
+    name = cpu.get("model name") or platform.processor() or platform.machine()
+    numbers = ", ".join(f"{k} {cpu[k]}" for k in ("cpu family", "model") if k in cpu)
+    return f"{name} ({numbers})" if numbers else name
 
 
 def _model(spec: str) -> tuple[Path, ModelShape]:
@@ -305,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:9s} {str(r0['k']) + 'x' + str(r0['n']):>13s} "
                   + " ".join(f"{cells[x]['gflops']:6.1f} ({cells[x]['gflops_cpu']:6.1f})" for x in ms))
     print()
+    if "bf16" in peak:
+        parts.append(f"bf16 GEMM peak {peak['bf16']['peak_gflops']:.1f} GFLOP/s ({peak['bf16']['peak_at']})")
     for key in ("llamacpp", "llamacpp_q8_0"):
         if key in peak:
             q = peak[key]
