@@ -23,6 +23,21 @@ from codepref.generation.prompts import PromptSpec
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>")
 
 
+def render_with_template(tok, prompt: PromptSpec, owner: str) -> str:
+    """``prompt`` as one string for a transformers tokenizer ``tok``: a completion prompt's
+    text, or its messages through the tokenizer's chat template; then the prefill.
+
+    Raises:
+        ModelError: chat messages and a tokenizer without a chat template (``owner`` names
+            the generator in the message).
+    """
+    if prompt.text is not None:
+        return prompt.text + prompt.prefill
+    if not tok.chat_template:
+        raise ModelError(f"{owner} has no chat template; use the completion prompt style")
+    return tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True) + prompt.prefill
+
+
 class HFGenerator:
     """Batched transformers generation.
 
@@ -86,12 +101,7 @@ class HFGenerator:
 
     def render(self, prompt: PromptSpec) -> str:
         """The prompt as one string: the chat template applied to messages, plus the prefill."""
-        if prompt.text is not None:
-            return prompt.text + prompt.prefill
-        if not self.tok.chat_template:
-            raise ModelError(f"{self.id} has no chat template; use the completion prompt style")
-        return self.tok.apply_chat_template(list(prompt.messages), tokenize=False,
-                                            add_generation_prompt=True) + prompt.prefill
+        return render_with_template(self.tok, prompt, self.id)
 
     def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
         """All samples, ``batch_size`` at a time, shortest prompts first."""

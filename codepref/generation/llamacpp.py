@@ -30,14 +30,15 @@ import os
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from codepref.errors import ConfigError
 from codepref.generation import nucleus
-from codepref.generation.backend import Completion, GenProgress, Request, SamplingParams
+from codepref.generation.backend import Completion, GenProgress, Request
+from codepref.generation.decoding import DecodedSeq, advance, completion
 from codepref.generation.models import ModelError, resolve
 from codepref.generation.prompts import PromptSpec
 
@@ -85,24 +86,11 @@ def _quiet_logs(lib, verbose: bool) -> None:
 
 
 @dataclass
-class _Seq:
-    """One sequence being decoded in a slot."""
+class _Seq(DecodedSeq):
+    """One sequence being decoded in a slot, with llama.cpp's sampler chain when
+    ``draws="llama.cpp"``."""
 
-    request: int
-    sample: int
-    params: SamplingParams
-    rng: np.random.Generator
-    chain: Any  # llama.cpp's sampler chain when ``draws="llama.cpp"``, else None
-    pos: int
-    prompt_tokens: int
-    max_tokens: int
-    stop: tuple[str, ...]
-    buf: bytearray = field(default_factory=bytearray)
-    tokens: list[int] = field(default_factory=list)  # sampled ids whose pieces make ``buf``
-    n_generated: int = 0
-    logprob: float = 0.0
-    next_token: int = -1
-    finish: str = "stop"
+    chain: Any = None
 
 
 class LlamaCppGenerator:
@@ -396,23 +384,9 @@ class LlamaCppGenerator:
         return tok
 
     def _advance(self, s: _Seq, tok: int) -> bool:
-        """Append ``tok`` to ``s``; True when ``s`` is finished (end of generation, a stop
-        string, or ``max_tokens``)."""
-        lib = self._lib
-        s.n_generated += 1
-        if lib.llama_vocab_is_eog(self._vocab, tok):
-            s.finish = "stop"
-            return True
-        s.buf += self._piece(tok)
-        s.tokens.append(tok)
-        if s.stop and self._hit_stop(s):
-            s.finish = "stop"
-            return True
-        if s.n_generated >= s.max_tokens:
-            s.finish = "length"
-            return True
-        s.next_token = tok
-        return False
+        """Append ``tok`` to ``s``; True when ``s`` is finished (:func:`~codepref.generation.decoding.advance`)."""
+        is_end = bool(self._lib.llama_vocab_is_eog(self._vocab, tok))
+        return advance(s, tok, b"" if is_end else self._piece(tok), is_end)
 
     def _piece(self, tok: int) -> bytes:
         """The bytes of one token (cached; may be part of a UTF-8 character)."""
@@ -426,42 +400,11 @@ class LlamaCppGenerator:
             piece = self._pieces[tok] = buf.raw[:n]
         return piece
 
-    @staticmethod
-    def _hit_stop(s: _Seq) -> bool:
-        width = max(len(x) for x in s.stop) * 4 + 16
-        tail = bytes(s.buf[-width:]).decode("utf-8", errors="ignore")
-        return any(x in tail for x in s.stop)
-
     def _finish(self, s: _Seq) -> Completion:
-        text = bytes(s.buf).decode("utf-8", errors="replace")
-        cut = min((k for k in (text.find(x) for x in s.stop) if k >= 0), default=-1)
-        if cut >= 0:
-            text = text[:cut]
-        return Completion(text=text, prompt_tokens=s.prompt_tokens, completion_tokens=s.n_generated,
-                          logprob=s.logprob, finish_reason=s.finish, token_ids=self._ids_of(s, text))
+        def tokenize(text: str) -> list[int]:
+            return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
-    def _ids_of(self, s: _Seq, text: str) -> tuple[int, ...] | None:
-        """The sampled ids that spell ``text`` (a prefix of what ``s`` sampled): every token
-        wholly inside it, then the tokenizer's ids of what is left of the token a stop string
-        was cut in. None where ``text`` is not the sampled bytes (invalid UTF-8 replaced)."""
-        data = text.encode("utf-8")
-        if not bytes(s.buf).startswith(data):
-            return None
-        kept, used = [], 0
-        for tok in s.tokens:
-            piece = self._piece(tok)
-            if used + len(piece) > len(data):
-                break
-            kept.append(tok)
-            used += len(piece)
-        if used < len(data):
-            rest = data[used:]
-            try:
-                rest.decode("utf-8")
-            except UnicodeDecodeError:  # the cut token began inside a character
-                return None
-            kept += self._model.tokenize(rest, add_bos=False, special=False)
-        return tuple(kept)
+        return completion(s, self._piece, tokenize)
 
     def close(self) -> None:
         """Free the sampling threads, batch, context and model."""

@@ -37,7 +37,6 @@ import os
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,9 @@ import numpy as np
 
 from codepref.errors import ConfigError
 from codepref.generation import nucleus
-from codepref.generation.backend import Completion, GenProgress, Request, SamplingParams
+from codepref.generation.backend import Completion, GenProgress, Request
+from codepref.generation.decoding import DecodedSeq, advance, completion
+from codepref.generation.hf import render_with_template
 from codepref.generation.models import ModelError, native_bf16, resolve
 from codepref.generation.prompts import PromptSpec
 
@@ -326,26 +327,6 @@ class Decoder:
 # --------------------------------------------------------------------------- generator
 
 
-@dataclass
-class _Seq:
-    """One sequence being decoded in a slot."""
-
-    request: int
-    sample: int
-    params: SamplingParams
-    rng: np.random.Generator
-    pos: int
-    prompt_tokens: int
-    max_tokens: int
-    stop: tuple[str, ...]
-    buf: bytearray = field(default_factory=bytearray)
-    tokens: list[int] = field(default_factory=list)
-    n_generated: int = 0
-    logprob: float = 0.0
-    next_token: int = -1
-    finish: str = "stop"
-
-
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-level BPE alphabet, inverted: the character that stands for each byte."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -430,12 +411,7 @@ class TorchGenerator:
 
     def render(self, prompt: PromptSpec) -> str:
         """The prompt as one string: the chat template applied to messages, plus the prefill."""
-        if prompt.text is not None:
-            return prompt.text + prompt.prefill
-        if not self.tok.chat_template:
-            raise ModelError(f"{self.id} has no chat template; use the completion prompt style")
-        return self.tok.apply_chat_template(list(prompt.messages), tokenize=False,
-                                            add_generation_prompt=True) + prompt.prefill
+        return render_with_template(self.tok, prompt, self.id)
 
     def generate(self, requests: Sequence[Request], progress: GenProgress | None = None) -> list[list[Completion]]:
         """Decode all samples of all requests, ``parallel`` sequences at a time."""
@@ -446,7 +422,7 @@ class TorchGenerator:
         results: list[list[Completion | None]] = [[None] * r.n for r in requests]
         waiting = deque((i, j) for i, r in enumerate(requests) for j in range(r.n))
         total = len(waiting)
-        active: dict[int, _Seq] = {}  # always slots 0..len(active)-1
+        active: dict[int, DecodedSeq] = {}  # always slots 0..len(active)-1
         first_logits: dict[int, np.ndarray] = {}  # a request's prompt logits while samples wait
 
         def retire(slot: int) -> None:
@@ -478,7 +454,7 @@ class TorchGenerator:
                             self.decoder.copy_slot(source, slot, len(prompts[i]))
                     req = requests[i]
                     for k, j in enumerate(group):
-                        active[first + k] = _Seq(request=i, sample=j, params=req.params,
+                        active[first + k] = DecodedSeq(request=i, sample=j, params=req.params,
                                                  rng=np.random.default_rng(req.seeds[j] & 0xFFFFFFFF),
                                                  pos=len(prompts[i]), prompt_tokens=len(prompts[i]),
                                                  max_tokens=req.params.max_tokens, stop=req.prompt.stop)
@@ -504,7 +480,7 @@ class TorchGenerator:
                     retire(s)
         return [list(r) for r in results]  # type: ignore[arg-type]
 
-    def _draw_rows(self, rows: list[tuple[_Seq, np.ndarray]]) -> list[int]:
+    def _draw_rows(self, rows: list[tuple[DecodedSeq, np.ndarray]]) -> list[int]:
         """The next token of each ``(sequence, logits row)``, split over the CPU threads: torch
         is idle between steps, and numpy's passes over a 150k-logit row release the GIL; each
         sequence has its own generator, so the draws are those of one after another."""
@@ -517,60 +493,19 @@ class TorchGenerator:
             toks[k::n] = part
         return toks
 
-    def _draw(self, s: _Seq, row: np.ndarray) -> int:
+    def _draw(self, s: DecodedSeq, row: np.ndarray) -> int:
         tok, logprob = nucleus.draw(row, s.params.top_p, s.params.temperature, s.rng, want_logprob=self.logprobs)
         s.logprob += logprob
         return tok
 
-    def _advance(self, s: _Seq, tok: int) -> bool:
-        """Append ``tok`` to ``s``; True when ``s`` is finished (an end token, a stop string,
-        or ``max_tokens``)."""
-        s.n_generated += 1
-        if tok in self.end_ids:
-            s.finish = "stop"
-            return True
-        s.buf += self._pieces[tok]
-        s.tokens.append(tok)
-        if s.stop:
-            width = max(len(x) for x in s.stop) * 4 + 16
-            tail = bytes(s.buf[-width:]).decode("utf-8", errors="ignore")
-            if any(x in tail for x in s.stop):
-                s.finish = "stop"
-                return True
-        if s.n_generated >= s.max_tokens:
-            s.finish = "length"
-            return True
-        s.next_token = tok
-        return False
+    def _advance(self, s: DecodedSeq, tok: int) -> bool:
+        """Append ``tok`` to ``s``; True when ``s`` is finished (:func:`~codepref.generation.decoding.advance`)."""
+        is_end = tok in self.end_ids
+        return advance(s, tok, b"" if is_end else self._pieces[tok], is_end)
 
-    def _finish(self, s: _Seq) -> Completion:
-        text = bytes(s.buf).decode("utf-8", errors="replace")
-        cut = min((k for k in (text.find(x) for x in s.stop) if k >= 0), default=-1)
-        if cut >= 0:
-            text = text[:cut]
-        return Completion(text=text, prompt_tokens=s.prompt_tokens, completion_tokens=s.n_generated,
-                          logprob=s.logprob if self.logprobs else None, finish_reason=s.finish,
-                          token_ids=self._ids_of(s, text))
-
-    def _ids_of(self, s: _Seq, text: str) -> tuple[int, ...] | None:
-        """The sampled ids that spell ``text`` (see ``LlamaCppGenerator._ids_of``)."""
-        data = text.encode("utf-8")
-        if not bytes(s.buf).startswith(data):
-            return None
-        kept, used = [], 0
-        for tok in s.tokens:
-            piece = self._pieces[tok]
-            if used + len(piece) > len(data):
-                break
-            kept.append(tok)
-            used += len(piece)
-        if used < len(data):
-            rest = data[used:]
-            try:
-                kept += self.tok(rest.decode("utf-8"), add_special_tokens=False).input_ids
-            except UnicodeDecodeError:
-                return None
-        return tuple(kept)
+    def _finish(self, s: DecodedSeq) -> Completion:
+        return completion(s, self._pieces.__getitem__,
+                          lambda text: self.tok(text, add_special_tokens=False).input_ids, self.logprobs)
 
     def close(self) -> None:
         """Drop the weights, the KV cache and the drawing threads."""
