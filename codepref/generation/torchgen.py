@@ -9,9 +9,10 @@ products dominate (docs/architecture.md section 7 has the measurements):
 * the weights are read once from the model's safetensors folder into a few fused bf16
   matrices per layer (q/k/v as one, gate/up as one); a LoRA adapter folder (``adapter``) is
   merged into them at load, ``W + (alpha / r) B A`` (``alpha / sqrt(r)`` for rsLoRA);
-* every sequence owns a slot of a preallocated KV cache (``[slots, kv_heads, cells,
-  head_dim]`` per layer); a request's prompt is evaluated once (causal attention over the
-  prompt, scaled_dot_product_attention) and its cells copied to its samples' slots;
+* every sequence owns a slot of a KV cache (``[slots, kv_heads, cells, head_dim]`` per
+  layer) that is only as long as the longest running sequence (:meth:`Decoder.fit`); a
+  request's prompt is evaluated once (causal attention over the prompt,
+  scaled_dot_product_attention) and its cells copied to its samples' slots;
 * each step feeds one token of every running sequence as one batch: the matrix products see
   ``M = running sequences``; attention reads each slot's own cells (grouped-query
   attention without repeating the key/value heads), masked beyond the slot's position;
@@ -99,6 +100,10 @@ def _lora_deltas(adapter: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelError(f"{folder}: only plain LoRA adapters can be merged here (use the hf backend)")
     r, alpha = int(cfg["r"]), float(cfg["lora_alpha"])
     scale = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
+    other = sorted(n for n in tensors if ".lora_A." not in n and ".lora_B." not in n)
+    if other:  # e.g. modules_to_save copies or embedding LoRA, which a merge here would drop
+        raise ModelError(f"{folder}: the adapter holds weights other than LoRA matrices ({other[0]} ...); "
+                         "use the hf backend")
     deltas = {}
     for name, a in tensors.items():
         if ".lora_A." not in name:
@@ -362,7 +367,7 @@ class TorchGenerator:
             import torch
             from transformers import AutoTokenizer
         except ImportError as e:
-            raise ModelError(f"the torch backend needs torch and transformers ({e}); install codepref[train]") from None
+            raise ModelError(f"the torch backend needs torch and transformers ({e}); install codepref[hf]") from None
         ref = resolve(model)
         self.dtype = default_dtype() if dtype == "auto" else dtype
         # bf16 weights are named as llama.cpp's are (``@bf16``); fp32 is the model's own copy

@@ -79,6 +79,15 @@ def test_a_lora_adapter_is_merged_into_the_weights(tiny, tmp_path, reference):
     cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "use_dora": True}))
     with pytest.raises(ModelError, match="only plain LoRA"):
         Decoder(tiny, "float32", adapter=str(tmp_path / "adapter"))
+    # a full copy of a module (peft's modules_to_save) would be dropped by a merge: refused
+    from safetensors.torch import load_file, save_file
+
+    cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "use_dora": False}))
+    weights = tmp_path / "adapter" / "adapter_model.safetensors"
+    save_file({**load_file(str(weights)), "base_model.model.lm_head.modules_to_save.weight": torch.zeros(2, 2)},
+              str(weights))
+    with pytest.raises(ModelError, match="other than LoRA matrices"):
+        Decoder(tiny, "float32", adapter=str(tmp_path / "adapter"))
 
 
 def test_greedy_decoding_matches_transformers_generate(tiny, reference):
