@@ -6,8 +6,12 @@ string, and the sampled token ids that spell that text).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 import numpy as np
 
@@ -98,3 +102,17 @@ def ids_of(s: DecodedSeq, text: str, piece: Callable[[int], bytes],
             return None
         kept += tokenize(rest)
     return tuple(kept)
+
+
+def map_interleaved(pool: Executor | None, threads: int, fn: Callable[[T], Any], items: Sequence[T]) -> list:
+    """``[fn(x) for x in items]``, with the items dealt round-robin to ``threads`` workers of
+    ``pool`` (in order when there is no pool or fewer than two items). The decoders draw each
+    sequence's next token this way: numpy's passes over a 150k-logit row release the GIL, and
+    every sequence has its own generator, so the results are those of one after another."""
+    if pool is None or threads < 2 or len(items) < 2:
+        return [fn(x) for x in items]
+    parts = pool.map(lambda part: [fn(x) for x in part], [items[k::threads] for k in range(threads)])
+    out: list = [None] * len(items)
+    for k, part in enumerate(parts):
+        out[k::threads] = part
+    return out

@@ -23,6 +23,14 @@ from codepref.generation.prompts import PromptSpec
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>")
 
 
+def end_token_ids(tok) -> set[int]:
+    """The ids that end a generation for a transformers tokenizer ``tok``: its EOS token and
+    the chat models' end-of-turn tokens it knows (:data:`_END_TOKENS`)."""
+    vocab = tok.get_vocab()
+    ends = {tok.eos_token_id} | {vocab[t] for t in _END_TOKENS if t in vocab}
+    return {i for i in ends if i is not None}
+
+
 def render_with_template(tok, prompt: PromptSpec, owner: str) -> str:
     """``prompt`` as one string for a transformers tokenizer ``tok``: a completion prompt's
     text, or its messages through the tokenizer's chat template; then the prefill.
@@ -95,9 +103,7 @@ class HFGenerator:
         self.tok.padding_side = "left"
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
-        vocab = self.tok.get_vocab()
-        ends = {self.tok.eos_token_id} | {vocab[t] for t in _END_TOKENS if t in vocab}
-        self.end_ids = sorted(i for i in ends if i is not None)
+        self.end_ids = sorted(end_token_ids(self.tok))
 
     def render(self, prompt: PromptSpec) -> str:
         """The prompt as one string: the chat template applied to messages, plus the prefill."""

@@ -38,7 +38,7 @@ import numpy as np
 from codepref.errors import ConfigError
 from codepref.generation import nucleus
 from codepref.generation.backend import Completion, GenProgress, Request
-from codepref.generation.decoding import DecodedSeq, advance, completion
+from codepref.generation.decoding import DecodedSeq, advance, completion, map_interleaved
 from codepref.generation.models import ModelError, resolve
 from codepref.generation.prompts import PromptSpec
 
@@ -357,18 +357,11 @@ class LlamaCppGenerator:
         """Next tokens of several sequences (``(seq, batch row)``), on the sampling threads.
 
         A draw reads the whole 150k-logit row (a max, an ``exp`` pass), and the cores are
-        otherwise idle between decodes; numpy's passes over the row run without the GIL,
-        each sequence with its own generator, so the draws are the same as one after another.
+        otherwise idle between decodes (:func:`~codepref.generation.decoding.map_interleaved`).
         """
-        if self._pool is None or len(rows) < 2:
-            return [self._sample(s, idx) for s, idx in rows]
-        self._lib.llama_get_logits_ith(self._ctx.ctx, rows[0][1])  # settle the outputs once, here
-        parts = [rows[k::self._threads] for k in range(self._threads)]
-        done = self._pool.map(lambda part: [self._sample(s, idx) for s, idx in part], parts)
-        toks: list[int] = [0] * len(rows)
-        for k, part_toks in enumerate(done):
-            toks[k::self._threads] = part_toks
-        return toks
+        if self._pool is not None and len(rows) > 1:
+            self._lib.llama_get_logits_ith(self._ctx.ctx, rows[0][1])  # settle the outputs once, here
+        return map_interleaved(self._pool, self._threads, lambda row: self._sample(*row), rows)
 
     def _sample(self, s: _Seq, idx: int) -> int:
         """Draw ``s``'s next token from batch row ``idx`` and add its log-probability."""

@@ -46,15 +46,14 @@ import numpy as np
 from codepref.errors import ConfigError
 from codepref.generation import nucleus
 from codepref.generation.backend import Completion, GenProgress, Request
-from codepref.generation.decoding import DecodedSeq, advance, completion
-from codepref.generation.hf import render_with_template
+from codepref.generation.decoding import DecodedSeq, advance, completion, map_interleaved
+from codepref.generation.hf import end_token_ids, render_with_template
 from codepref.generation.models import ModelError, native_bf16, resolve
 from codepref.generation.prompts import PromptSpec
 
 ARCHITECTURES = ("Qwen2ForCausalLM", "LlamaForCausalLM")
 #: The KV cache grows by this many cells per slot (:meth:`Decoder.fit`).
 CELL_STEP = 64
-_END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>")
 
 
 def default_dtype() -> str:
@@ -378,9 +377,9 @@ class TorchGenerator:
         # it full for most of the call
         self.min_chunk_sequences = 4 * self.parallel
         self.logprobs = logprobs
-        threads = n_threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
-        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self._threads = n_threads or os.cpu_count() or 1
+        torch.set_num_threads(self._threads)
+        self._pool = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
         path = ref.transformers_path(fetch_missing=True)
         from codepref.quiet import quiet_libraries
 
@@ -390,13 +389,11 @@ class TorchGenerator:
         except (OSError, ValueError) as e:
             raise ModelError(f"transformers cannot load the tokenizer of {model!r}: {str(e).splitlines()[0]}") from None
         self.decoder = Decoder(path, self.dtype, adapter)
-        vocab = self.tok.get_vocab()
-        ends = {self.tok.eos_token_id} | {vocab[t] for t in _END_TOKENS if t in vocab}
-        gen_cfg = Path(path) / "generation_config.json"
+        self.end_ids = end_token_ids(self.tok)
+        gen_cfg = Path(path) / "generation_config.json"  # the model's own end tokens, where it names them
         if gen_cfg.is_file():
             eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
-            ends |= set(eos if isinstance(eos, list) else [eos])
-        self.end_ids = {i for i in ends if i is not None}
+            self.end_ids |= {i for i in (eos if isinstance(eos, list) else [eos]) if i is not None}
         self._pieces = self._piece_table()
 
     def _piece_table(self) -> list[bytes]:
@@ -474,7 +471,8 @@ class TorchGenerator:
                 tokens = torch.tensor([active[s].next_token for s in slots], dtype=torch.long)
                 positions = torch.tensor([active[s].pos for s in slots], dtype=torch.long)
                 logits = self.decoder.decode(tokens, positions).numpy()
-                drawn = self._draw_rows([(active[s], logits[s]) for s in slots])
+                # torch is idle between steps: the draws use the CPU threads (map_interleaved)
+                drawn = map_interleaved(self._pool, self._threads, lambda s: self._draw(active[s], logits[s]), slots)
                 finished = []
                 for s, tok in zip(slots, drawn):
                     seq = active[s]
@@ -484,19 +482,6 @@ class TorchGenerator:
                 for s in reversed(finished):  # highest first: every slot above is still running
                     retire(s)
         return [list(r) for r in results]  # type: ignore[arg-type]
-
-    def _draw_rows(self, rows: list[tuple[DecodedSeq, np.ndarray]]) -> list[int]:
-        """The next token of each ``(sequence, logits row)``, split over the CPU threads: torch
-        is idle between steps, and numpy's passes over a 150k-logit row release the GIL; each
-        sequence has its own generator, so the draws are those of one after another."""
-        if self._pool is None or len(rows) < 2:
-            return [self._draw(s, row) for s, row in rows]
-        n = self._pool._max_workers
-        parts = self._pool.map(lambda part: [self._draw(s, row) for s, row in part], [rows[k::n] for k in range(n)])
-        toks: list[int] = [0] * len(rows)
-        for k, part in enumerate(parts):
-            toks[k::n] = part
-        return toks
 
     def _draw(self, s: DecodedSeq, row: np.ndarray) -> int:
         tok, logprob = nucleus.draw(row, s.params.top_p, s.params.temperature, s.rng, want_logprob=self.logprobs)
