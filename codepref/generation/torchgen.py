@@ -36,7 +36,7 @@ import json
 import math
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -65,17 +65,31 @@ def default_dtype() -> str:
 # --------------------------------------------------------------------------- weights
 
 
-def _safetensors(folder: Path) -> dict[str, Any]:
-    """All tensors of a safetensors folder (one file or shards), as torch tensors."""
-    from safetensors.torch import load_file
+class _Weights(Mapping):
+    """The tensors of a safetensors folder (one file or shards), each read when asked for.
 
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ModelError(f"{folder} holds no .safetensors weights")
-    tensors: dict[str, Any] = {}
-    for f in files:
-        tensors.update(load_file(str(f)))
-    return tensors
+    A tensor is a view of the file's memory map (safetensors): the decoder keeps copies only
+    (its bf16 or fused forms), so the map goes when loading is done."""
+
+    def __init__(self, folder: Path):
+        from safetensors import safe_open
+
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            raise ModelError(f"{folder} holds no .safetensors weights")
+        self._file_of: dict[str, Any] = {}
+        for f in files:
+            handle = safe_open(str(f), framework="pt")
+            self._file_of.update(dict.fromkeys(handle.keys(), handle))
+
+    def __getitem__(self, name: str):
+        return self._file_of[name].get_tensor(name)
+
+    def __iter__(self):
+        return iter(self._file_of)
+
+    def __len__(self) -> int:
+        return len(self._file_of)
 
 
 def _lora_deltas(adapter: str | os.PathLike[str]) -> dict[str, Any]:
@@ -156,19 +170,24 @@ class Decoder:
         theta = float(cfg.get("rope_theta") or rope.get("rope_theta") or 10000.0)
         self.inv_freq = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim))
 
-        sd = _safetensors(folder)
+        sd = _Weights(folder)
         deltas = _lora_deltas(adapter) if adapter else {}
         unused = set(deltas)
 
+        # Tensors read from the folder are views of its memory map: everything kept is a copy
+        # (``copy=True``), so the map (the whole fp32 file) is released after loading.
         def w(name: str):
             t = sd[name].float()
             if name in deltas:
                 t = t + deltas[name]
                 unused.discard(name)
-            return t.to(self.dtype).contiguous()
+            return t.to(self.dtype, copy=True).contiguous()
+
+        def f32(name: str):
+            return sd[name].to(torch.float32, copy=True)
 
         def bias(name: str, rows: int):
-            return sd[name].float() if name in sd else torch.zeros(rows)
+            return f32(name) if name in sd else torch.zeros(rows)
 
         q_rows, kv_rows = self.heads * self.head_dim, self.kv_heads * self.head_dim
         self.layers = []
@@ -176,8 +195,8 @@ class Decoder:
             for i in range(self.n_layers):
                 p = f"model.layers.{i}."
                 self.layers.append({
-                    "ln1": sd[p + "input_layernorm.weight"].float(),
-                    "ln2": sd[p + "post_attention_layernorm.weight"].float(),
+                    "ln1": f32(p + "input_layernorm.weight"),
+                    "ln2": f32(p + "post_attention_layernorm.weight"),
                     "qkv": torch.cat([w(p + "self_attn.q_proj.weight"), w(p + "self_attn.k_proj.weight"),
                                       w(p + "self_attn.v_proj.weight")]).contiguous(),
                     "qkv_bias": torch.cat([bias(p + "self_attn.q_proj.bias", q_rows),
@@ -189,7 +208,7 @@ class Decoder:
                 })
             self.embed = w("model.embed_tokens.weight")
             self.head = w("lm_head.weight") if "lm_head.weight" in sd else self.embed
-            self.norm = sd["model.norm.weight"].float()
+            self.norm = f32("model.norm.weight")
         except KeyError as e:
             raise ModelError(f"{folder}: weight {e} is missing (not a {arch} checkpoint?)") from None
         if unused:
