@@ -283,7 +283,11 @@ class GenerationConfig:
     Attributes:
         model: a packaged model name (``codepref models list``), a ``.gguf`` file, a local
             transformers folder, a Hugging Face id, or a served model name (``openai``).
-        backend: ``llamacpp`` (CPU default), ``hf``, ``openai`` or ``vllm``.
+        backend: ``auto`` (default), ``llamacpp``, ``torch``, ``hf``, ``openai`` or ``vllm``.
+            ``auto`` becomes ``torch`` (codepref's own decoder) for the default model on a CPU
+            with native bf16 where torch is installed, else ``llamacpp``
+            (:func:`~codepref.generation.backend.default_backend`); the config then holds the
+            backend chosen, so stage keys and samples name the one that ran.
         n_solutions: solutions sampled per task (N).
         n_tests: most distinct self-generated asserts kept per task (M); 0 for none.
         test_samples: test-writing completions sampled per task; their asserts are pooled,
@@ -313,7 +317,7 @@ class GenerationConfig:
     """
 
     model: str = "qwen2.5-coder-0.5b-instruct"
-    backend: str = "llamacpp"
+    backend: str = "auto"
     n_solutions: int = 8
     n_tests: int = 10
     test_samples: int = 2
@@ -329,6 +333,9 @@ class GenerationConfig:
     prompt_tests: bool = True
 
     def __post_init__(self) -> None:
+        from codepref.generation.backend import concrete_backend
+
+        object.__setattr__(self, "backend", concrete_backend(self.backend, self.model))
         problems = []
         for name in ("n_solutions", "n_tests", "test_samples"):
             if getattr(self, name) < 0:

@@ -30,7 +30,7 @@ from codepref.generation.protocols import PROTOCOLS, protocols_help
 @click.option("--adapter", type=click.Path(file_okay=False), default=None,
               help="With --model: a LoRA adapter folder (codepref train output); llama.cpp samples with a "
                    "GGUF copy of it, made once inside the folder.")
-@click.option("--backend", default="llamacpp", show_default=True, help="With --model: llamacpp, torch (bf16 CPUs: faster), hf, openai or vllm.")
+@click.option("--backend", default="auto", show_default=True, help="With --model: auto (torch for the default model on CPUs with native bf16, else llamacpp), llamacpp, torch, hf, openai or vllm.")
 @click.option("--n", "n_samples", type=int, default=1, show_default=True,
               help="With --model: samples per task (sqlfix: 1).")
 @click.option("--temperature", type=float, default=0.0, show_default=True,

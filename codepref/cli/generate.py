@@ -16,7 +16,7 @@ from codepref.generation.protocols import protocols_help
               help="Samples JSONL (one solution or test per line); an interrupted run resumes.")
 @click.option("--model", default=None, help="Packaged model name, .gguf file, model folder, HF id or served "
                                             "name (default qwen2.5-coder-0.5b-instruct).")
-@click.option("--backend", default=None, help="llamacpp (default, CPU), torch (codepref's own decoder; faster on CPUs with native bf16), hf, openai or vllm.")
+@click.option("--backend", default=None, help="auto (default: torch, codepref's own decoder, for the default model on CPUs with native bf16, else llamacpp), llamacpp, torch, hf, openai or vllm.")
 @click.option("--n-solutions", type=int, default=None, help="Solutions per task (8).")
 @click.option("--n-tests", type=int, default=None, help="Most distinct asserts kept per task (10); 0 for none.")
 @click.option("--test-samples", type=int, default=None, help="Test-writing completions per task (2).")

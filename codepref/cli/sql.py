@@ -106,7 +106,7 @@ def evaluate(pred_path, out_path, tasks_path, directory, config, query_timeout_s
               help="Predictions JSONL for `codepref sql evaluate` (resumable).")
 @click.option("--model", default="qwen2.5-coder-0.5b-instruct", show_default=True,
               help="Packaged model name, .gguf file, model folder, HF id or served name.")
-@click.option("--backend", default="llamacpp", show_default=True, help="llamacpp, torch, hf, openai or vllm.")
+@click.option("--backend", default="auto", show_default=True, help="auto (torch for the default model on CPUs with native bf16, else llamacpp), llamacpp, torch, hf, openai or vllm.")
 @click.option("--prompt-style", "style", type=click.Choice(["chat", "completion"]), default="chat",
               show_default=True, help="chat for instruct models, completion for base models.")
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy.")

@@ -50,7 +50,9 @@ class ModelSampling:
 
     Attributes:
         model: a packaged model name, ``.gguf`` file, folder, Hugging Face id or served name.
-        backend: ``llamacpp``, ``hf``, ``openai`` or ``vllm``.
+        backend: ``auto`` (default: ``torch`` for the default model on a CPU with native
+            bf16, else ``llamacpp``; :func:`~codepref.generation.backend.default_backend`),
+            ``llamacpp``, ``torch``, ``hf``, ``openai`` or ``vllm``.
         adapter: a peft LoRA adapter folder (``codepref train`` output), or None; llama.cpp
             samples with a GGUF copy of it made once inside the folder.
         n: samples per task (the n of pass@k).
@@ -63,13 +65,18 @@ class ModelSampling:
     """
 
     model: str
-    backend: str = "llamacpp"
+    backend: str = "auto"
     adapter: str | None = None
     n: int = 1
     temperature: float = 0.0
     max_tokens: int | None = None
     prompt_style: str = "auto"
     protocol: str = ""
+
+    def __post_init__(self) -> None:
+        from codepref.generation.backend import concrete_backend
+
+        object.__setattr__(self, "backend", concrete_backend(self.backend, self.model))
 
     @property
     def name(self) -> str:

@@ -5,8 +5,9 @@
   (the fp32 copy training loads).
 * :mod:`codepref.generation.backend` — the :class:`~codepref.generation.backend.Generator`
   protocol and the :data:`~codepref.generation.backend.GENERATORS` registry of backends:
-  ``llamacpp`` (CPU default), ``hf`` (transformers), ``openai`` (any OpenAI-compatible
-  server), ``vllm`` (GPU), one module each.
+  ``llamacpp``, ``torch`` (codepref's own decoder), ``hf`` (transformers), ``openai`` (any
+  OpenAI-compatible server), ``vllm`` (GPU), one module each; ``auto``
+  (:func:`~codepref.generation.backend.default_backend`) picks torch or llama.cpp on a CPU.
 * :mod:`codepref.generation.prompts` — every prompt template (solutions and tests).
 * :mod:`codepref.generation.protocols` — named evaluation protocols (``chat``,
   ``completion``, ``qwen-coder``, ``evalplus-instruct``): prompt, stops, max tokens, extraction.

@@ -145,6 +145,34 @@ GENERATORS.register("openai", "codepref.generation.openai:OpenAIGenerator")
 GENERATORS.register("vllm", "codepref.generation.vllm:VLLMGenerator")
 
 
+#: The backend name that stands for the fastest measured local backend for the model here.
+AUTO = "auto"
+
+
+def default_backend(model: str) -> str:
+    """The backend :data:`AUTO` (the default) stands for with ``model`` on this machine.
+
+    ``torch`` (codepref's own decoder, :mod:`codepref.generation.torchgen`) for a packaged
+    name whose :attr:`~codepref.generation.models.PackagedModel.cpu_backend` says so, on a
+    CPU with native bf16 dot products, with torch and transformers installed; else
+    ``llamacpp``. The choice is made without importing either, so a config can be read
+    without them."""
+    from importlib.util import find_spec
+
+    from codepref.generation.models import MODELS, native_bf16
+
+    if model in MODELS:
+        chosen = MODELS.get(model).cpu_backend
+        if chosen and native_bf16() and all(find_spec(m) for m in ("torch", "transformers")):
+            return chosen
+    return "llamacpp"
+
+
+def concrete_backend(backend: str, model: str) -> str:
+    """``backend``, with :data:`AUTO` replaced by :func:`default_backend` for ``model``."""
+    return default_backend(model) if backend == AUTO else backend
+
+
 def describe(gen: Generator) -> dict[str, Any]:
     """What a generator open in another process (a worker of
     :class:`~codepref.generation.pool.ProcessPoolGenerator`, a Ray actor) reports about itself,
@@ -182,7 +210,8 @@ def chat_default(backend: str, model: str, options: dict[str, Any]) -> bool:
 
 
 def open_generator(backend: str, model: str, **options: Any) -> Generator:
-    """Load ``model`` with ``backend``; ``options`` are the backend's keyword arguments.
+    """Load ``model`` with ``backend`` (a registered name, or :data:`AUTO`: see
+    :func:`default_backend`); ``options`` are the backend's keyword arguments.
 
     One option every backend takes: ``processes``, by default the backend's
     ``default_processes()`` where it has one (llama.cpp: 2 on a machine with 2 or more
@@ -196,6 +225,7 @@ def open_generator(backend: str, model: str, **options: Any) -> Generator:
         ConfigError: options the backend does not take (all listed at once), a bad ``processes``.
         ModelError: the model cannot be found or loaded.
     """
+    backend = concrete_backend(backend, model)
     factory = GENERATORS.get(backend)
     processes = options.pop("processes", None)
     if processes is None:

@@ -1,4 +1,4 @@
-"""llama.cpp backend (``llama-cpp-python``): the CPU default, on a GGUF file.
+"""llama.cpp backend (``llama-cpp-python``): the CPU default without native bf16, on a GGUF file.
 
 Throughput comes from decoding several sequences in one batch, as llama.cpp's own
 ``parallel`` example and server do, rather than one stream at a time:

@@ -66,6 +66,11 @@ class PackagedModel:
             measured faster than the packaged file with greedy HumanEval within a point of
             it; None: the packaged file everywhere. ``NAME@gguf`` always runs the packaged
             file.
+        cpu_backend: the backend that ``auto`` (the default) runs the bare name with on a CPU
+            with native bf16 where torch is installed
+            (:func:`~codepref.generation.backend.default_backend`), where it was measured
+            faster than llama.cpp with the same greedy HumanEval scores; None: llama.cpp
+            everywhere.
     """
 
     name: str
@@ -78,6 +83,7 @@ class PackagedModel:
     description: str = ""
     protocol: str | None = None
     cpu_variant: str | None = None
+    cpu_backend: str | None = None
 
     @property
     def filename(self) -> str:
@@ -110,6 +116,10 @@ MODELS.register("qwen2.5-coder-0.5b-instruct", PackagedModel(
     # cores, greedy HumanEval 59.1 / HumanEval+ 54.3 against 59.8 / 54.9 on the same machine
     # (docs/architecture.md section 7, benchmarks/results/reproduce_qwen.md).
     cpu_variant="bf16",
+    # codepref's own decoder (the torch backend, bf16): 1.17-1.32x llama.cpp's bf16 rate at 8
+    # samples per prompt, 0.98x at one, greedy HumanEval 59.8 / HumanEval+ 54.9 as the
+    # packaged file's (docs/architecture.md section 7).
+    cpu_backend="torch",
 ))
 MODELS.register("qwen2.5-coder-1.5b-instruct", PackagedModel(
     name="qwen2.5-coder-1.5b-instruct",

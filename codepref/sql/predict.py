@@ -110,7 +110,7 @@ def predict_sql(
     out_path: str | os.PathLike[str],
     *,
     model: str,
-    backend: str = "llamacpp",
+    backend: str = "auto",
     style: str = "chat",
     temperature: float = 0.0,
     max_tokens: int = 512,
