@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -363,6 +364,13 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(printable, chars)}
 
 
+def _conversion_note(phase: str, done: int, total: int) -> None:
+    """One line on stderr when a packaged model's safetensors copy is made (once, ~20 s)."""
+    if phase == "convert" and done == 0:
+        print("converting the model to safetensors for the torch backend, once (kept in the cache)",
+              file=sys.stderr, flush=True)
+
+
 class TorchGenerator:
     """Batched decoding with :class:`Decoder` (see the module docstring).
 
@@ -399,10 +407,10 @@ class TorchGenerator:
         self._threads = n_threads or os.cpu_count() or 1
         torch.set_num_threads(self._threads)
         self._pool = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
-        path = ref.transformers_path(fetch_missing=True)
         from codepref.quiet import quiet_libraries
 
         quiet_libraries()
+        path = ref.transformers_path(fetch_missing=True, progress=_conversion_note)
         try:
             self.tok = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as e:
