@@ -18,8 +18,9 @@ the first ``--single-prompts`` prompts) shows what batching buys.
 
 Prints one line per run and the ratio llama.cpp / transformers (goal: >= 6x), each rate
 with its model FLOP/s and MFU (``model_flops.generation_flops`` over every sequence: prompt
-evaluation with logits at its last token, then one forward per generated token over the
-growing KV cache; padding and recomputation not counted) against the machine peak of
+evaluation with logits at its last token, once per prompt whatever ``--samples``, then one
+forward per generated token over the growing KV cache; padding and recomputation, such as
+transformers evaluating a prompt again for each of its samples, not counted) against the machine peak of
 ``machine_peak.py``: llama.cpp against its own batched prompt-evaluation rate on the same
 GGUF (the quantised matmul rate this machine reaches) and the fp32 GEMM peak, transformers
 against the fp32 GEMM peak. The peak is measured quickly at the start of the run (~10-40 s,
@@ -115,7 +116,9 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, sam
     wall = time.perf_counter() - t0
     gen.close()
     tokens = sum(c.completion_tokens for o in outs for c in o)
-    flops = sum(generation_flops(shape, c.prompt_tokens, c.completion_tokens) for o in outs for c in o)
+    # the prompt's evaluation counts once per prompt: all its samples can share it
+    flops = sum(generation_flops(shape, c.prompt_tokens, c.completion_tokens, prompt=k == 0)
+                for o in outs for k, c in enumerate(o))
     return {"backend": backend, "options": options, "load_s": round(load_s, 1), "wall_s": round(wall, 1),
             "tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
             "prompt_tokens": sum(c.prompt_tokens for o in outs for c in o),

@@ -165,10 +165,12 @@ def causal_attended(tokens: int, past: int = 0) -> int:
     return tokens * past + tokens * (tokens + 1) // 2
 
 
-def generation_flops(shape: ModelShape, prompt_tokens: int, completion_tokens: int) -> float:
+def generation_flops(shape: ModelShape, prompt_tokens: int, completion_tokens: int, *, prompt: bool = True) -> float:
     """Model FLOPs of one sequence: evaluate the prompt (logits at its last token only),
-    then generate ``completion_tokens`` tokens one at a time over the growing KV cache."""
-    prefill = shape.forward_flops(prompt_tokens, causal_attended(prompt_tokens), head_tokens=1)
+    then generate ``completion_tokens`` tokens one at a time over the growing KV cache.
+    ``prompt=False``: without the prompt's evaluation (a further sample of a prompt that
+    was evaluated once for all its samples)."""
+    prefill = shape.forward_flops(prompt_tokens, causal_attended(prompt_tokens), head_tokens=1) if prompt else 0.0
     # The first completion token comes from the prompt's last logits; each later one is a
     # forward of the previous token with its logits.
     steps = max(completion_tokens - 1, 0)
