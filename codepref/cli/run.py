@@ -65,5 +65,5 @@ def run(config, overrides, run_dir, dry_run, cluster_address):
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="The run directory.")
 def quickstart(overrides, run_dir):
     """The embedded quickstart: 8 built-in prompts, the default 0.5B model, one DPO epoch,
-    before/after on 10 HumanEval tasks (about 5 minutes on 2 CPU cores)."""
+    before/after on 10 HumanEval tasks (3-6 minutes on 2 CPU cores, model download included)."""
     _run(None, overrides, run_dir, False)
