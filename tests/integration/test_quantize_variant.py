@@ -89,12 +89,12 @@ def test_exact_q8_0_variant_of_the_default_model_gives_the_same_answers():
 
 def test_the_bare_default_name_runs_the_bf16_variant_on_a_bf16_cpu():
     """Where the CPU has native bf16 dot products: ``models fetch NAME`` makes the bf16 variant
-    and prints its path, llama.cpp loads that file under the bare name (its id says so), the
+    (and the safetensors copy the default backend's torch decoder loads) and prints its path, llama.cpp loads that file under the bare name (its id says so), the
     evaluation cache knows the bare name by the variant's sha256, and ``NAME@gguf`` is still
     the packaged file."""
     from codepref.evaluation.cache import model_identity
-    from codepref.generation.backend import open_generator
-    from codepref.generation.models import MODELS, native_bf16
+    from codepref.generation.backend import default_backend, open_generator
+    from codepref.generation.models import MODELS, model_dir, native_bf16
     from codepref.generation.quantize import stamp_path
 
     if not native_bf16():
@@ -108,6 +108,10 @@ def test_the_bare_default_name_runs_the_bf16_variant_on_a_bf16_cpu():
     assert stamp["source_sha256"] == MODELS.get(name).sha256
     r = CliRunner().invoke(main, ["models", "list"])
     assert r.exit_code == 0 and "@bf16" in r.output
+    if default_backend(name) == "torch":  # what the default backend loads is made by fetch too
+        assert (model_dir(name) / "hf" / "config.json").is_file()
+        row = next(line for line in r.output.splitlines() if line.startswith(f"{name} "))
+        assert "torch" in row.split()  # the AUTO BACKEND column
 
     gen = open_generator("llamacpp", name, parallel=2, n_ctx=256, processes=1)
     try:

@@ -46,3 +46,16 @@ def test_a_named_backend_is_kept(bf16_cpu):
         assert concrete_backend(backend, DEFAULT) == backend
         assert GenerationConfig(model=DEFAULT, backend=backend).backend == backend
     assert concrete_backend(AUTO, "smollm2-135m-instruct") == "llamacpp"
+
+
+def test_llama_cpp_options_under_auto_say_which_backend_was_chosen(bf16_cpu):
+    """An option only llama.cpp takes, given without naming a backend where auto chose torch,
+    is refused before anything loads, and the message says why torch and how to get llama.cpp."""
+    if not all(importlib.util.find_spec(m) for m in ("torch", "transformers")):
+        pytest.skip("torch or transformers is not installed here")
+    from codepref.errors import ConfigError
+    from codepref.generation.backend import open_generator
+
+    with pytest.raises(ConfigError) as e:
+        open_generator(AUTO, DEFAULT, n_ctx=2048)
+    assert "'torch' takes no option 'n_ctx'" in str(e.value) and "llamacpp" in str(e.value)
