@@ -22,8 +22,8 @@ evaluation with logits at its last token, once per prompt whatever ``--samples``
 forward per generated token over the growing KV cache; padding and recomputation, such as
 transformers evaluating a prompt again for each of its samples, not counted) against the machine peak of
 ``machine_peak.py``: llama.cpp against its own batched prompt-evaluation rate on the same
-GGUF (the quantised matmul rate this machine reaches) and the fp32 GEMM peak, transformers
-against the fp32 GEMM peak. The peak is measured quickly at the start of the run (~10-40 s,
+GGUF (the quantised matmul rate this machine reaches) and the fp32 GEMM peak (torch's bf16
+GEMM peak for a bf16 file), transformers against the fp32 GEMM peak. The peak is measured quickly at the start of the run (~10-40 s,
 before the timed runs) unless ``--peak-json`` gives one from ``machine_peak.py --json``.
 
     python benchmarks/generation_throughput.py [--prompts 32] [--single-prompts 8] [--max-tokens 256] [--skip-hf]
@@ -108,6 +108,8 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, sam
     options = {**options, "processes": getattr(gen, "processes", 1)}
     if backend == "torch":
         options["dtype"] = gen.dtype  # "auto" made concrete: bfloat16 on a CPU with native bf16
+    elif backend == "llamacpp" and gen.id.endswith("@bf16"):
+        options["dtype"] = "bfloat16"  # a bf16 file: its matrix products are bf16 (MFU against that peak)
     params = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=max_tokens)
     reqs = [Request(solution_prompt(t, "chat"), params, seeds=tuple(range(i * samples, (i + 1) * samples)))
             for i, t in enumerate(tasks)]
@@ -127,9 +129,9 @@ def run(backend: str, model: str, tasks, max_tokens: int, shape: ModelShape, sam
 
 def mfu_text(result: dict, peak: dict) -> str:
     """``model GFLOP/s, MFU ...`` of one run: llama.cpp against its prompt-eval rate and the
-    fp32 peak, transformers against the fp32 peak; the torch backend (bf16 on a CPU with
-    native bf16) and transformers in bfloat16 against torch's bf16 GEMM peak instead, where
-    it was measured."""
+    fp32 peak, transformers against the fp32 peak; bf16 runs (the torch backend on a CPU with
+    native bf16, transformers in bfloat16, llama.cpp on a bf16 file) against torch's bf16
+    GEMM peak instead, where it was measured."""
     g = result["model_gflops"]
     parts = [f"{g:.1f} model GFLOP/s"]
     if result["backend"] == "llamacpp" and "llamacpp" in peak:
@@ -183,7 +185,9 @@ def main() -> None:
     print(f"llama.cpp file: {gguf.name}" + (f" (the {ref.variant} variant the bare name runs on this CPU)"
                                             if ref.variant and "@" not in args.model else ""))
     shape = ModelShape.from_gguf(gguf)
-    peak = load_or_measure(args.peak_json, gguf, shape, bf16=bool(args.torch) or "bfloat16" in args.hf_dtypes)
+    bf16_runs = (bool(args.torch) or "bfloat16" in args.hf_dtypes or gguf.name.endswith(".bf16.gguf")
+                 or "bf16" in args.variants.split(","))
+    peak = load_or_measure(args.peak_json, gguf, shape, bf16=bf16_runs)
     tasks = humaneval_tasks(args.prompts)
     results = [
         run("llamacpp", args.model, tasks, args.max_tokens, shape, args.samples, parallel=args.parallel),
