@@ -309,8 +309,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:9s} {str(r0['k']) + 'x' + str(r0['n']):>13s} "
                   + " ".join(f"{cells[x]['gflops']:6.1f} ({cells[x]['gflops_cpu']:6.1f})" for x in ms))
     print()
-    if "bf16" in peak:
-        parts.append(f"bf16 GEMM peak {peak['bf16']['peak_gflops']:.1f} GFLOP/s ({peak['bf16']['peak_at']})")
     for key in ("llamacpp", "llamacpp_q8_0"):
         if key in peak:
             q = peak[key]
