@@ -11,11 +11,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
 import numpy as np
 
 from codepref.generation.backend import Completion, SamplingParams
+
+T = TypeVar("T")
 
 
 @dataclass
